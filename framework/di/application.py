@@ -1,0 +1,369 @@
+"""`Application`: a module tree, compiled, instantiated and run.
+
+    app = await Application.create(AppModule)      # scan, build, instantiate, init hooks
+    await app.start(workers=True)                  # one Worker per @processor, event listeners
+    ...
+    await app.close()                              # graceful: workers, destroy hooks, resources
+
+or `async with Application.create(AppModule) as app: ...`, or `await app.serve()` in a process that
+runs until SIGINT / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+import structlog
+
+from framework.di.builder import ContainerPlan, build, instantiate, shutdown_resources
+from framework.di.explorer import Exploration, ProcessorDefinition, explore
+from framework.di.lifecycle import run_start_hook, run_stop_hook
+from framework.di.listeners import ListenerReader
+from framework.di.metadata import QueueToken
+from framework.di.module import Module, module_name
+from framework.di.providers import ProviderSpec, describe_token, provide
+from framework.di.queue_module import QueueRegistry
+from framework.di.scanner import scan
+from framework.di.workers import create_worker
+from framework.errors import ConfigurationError, MissingProviderError
+from framework.queue import Queue, Worker
+
+T = TypeVar("T")
+
+log = structlog.get_logger("nestq.app")
+
+DEFAULT_SHUTDOWN_TIMEOUT = 30.0
+
+Workers = bool | str | Sequence[str]
+
+
+class ApplicationContext(Awaitable["Application"]):
+    """What `Application.create(...)` returns: await it, or use it with `async with` (closes at exit)."""
+
+    def __init__(self, factory: Callable[[], Coroutine[Any, Any, Application]]) -> None:
+        self._factory = factory
+        self._app: Application | None = None
+
+    def __await__(self) -> Generator[Any, None, Application]:
+        return self._factory().__await__()
+
+    async def __aenter__(self) -> Application:
+        self._app = await self._factory()
+        return self._app
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        app, self._app = self._app, None
+        if app is not None:
+            await app.close()
+
+
+class Application:
+    """A running module tree. Create it with `Application.create(AppModule)`."""
+
+    def __init__(self, plan: ContainerPlan, exploration: Exploration, instances: dict[str, object]) -> None:
+        self._plan = plan
+        self._exploration = exploration
+        self._instances = instances
+        self._workers: dict[str, Worker] = {}
+        self._worker_tasks: list[asyncio.Task[None]] = []
+        self._readers: list[ListenerReader] = []
+        self._started = False
+        self._closed = False
+        self._close_lock = asyncio.Lock()
+        self._crashed = asyncio.Event()
+        self._failure: BaseException | None = None
+
+    # -- creation -------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, module: type[Module], *, overrides: Mapping[object, object] | None = None
+    ) -> ApplicationContext:
+        """Scan `module`'s tree, check it, create every provider and run the init hooks.
+
+        Args:
+            module: the root module.
+            overrides: replacement providers by token (mostly for tests): a `provide(...)` spec is
+                used as is, anything else as the value (`{Mailer: FakeMailer()}`).
+
+        Returns:
+            An awaitable of the `Application`, also usable as `async with` (the app closes at exit).
+
+        Raises:
+            ConfigurationError: the module graph is wired wrongly (the message says how to fix it).
+        """
+        return ApplicationContext(lambda: cls._bootstrap(module, overrides or {}))
+
+    @classmethod
+    async def _bootstrap(cls, module: type[Module], overrides: Mapping[object, object]) -> Application:
+        specs = {
+            token: value if isinstance(value, ProviderSpec) else provide(token, use_value=value)
+            for token, value in overrides.items()
+        }
+        graph = scan(module, specs)
+        plan = build(graph)
+        exploration = explore(graph)
+        instances = await instantiate(plan)
+        app = cls(plan, exploration, instances)
+        try:
+            await run_start_hook("on_module_init", app._ordered_instances())
+            await run_start_hook("on_application_bootstrap", app._ordered_instances())
+        except BaseException:
+            await shutdown_resources(plan)
+            raise
+        log.debug("application created", module=module_name(module), providers=len(plan.units))
+        return app
+
+    # -- access ---------------------------------------------------------------------------------------
+
+    @property
+    def module(self) -> type[Module]:
+        """The root module."""
+        return self._plan.graph.root.module
+
+    @property
+    def container(self) -> Any:
+        """The compiled `dependency_injector.containers.DynamicContainer`."""
+        return self._plan.container
+
+    @property
+    def workers(self) -> Mapping[str, Worker]:
+        """The running workers by queue name (empty before `start`)."""
+        return dict(self._workers)
+
+    @property
+    def exploration(self) -> Exploration:
+        """The processors and listeners the explorer found."""
+        return self._exploration
+
+    @overload
+    def get(self, token: type[T]) -> T: ...
+    @overload
+    def get(self, token: object) -> Any: ...
+    def get(self, token: object) -> Any:
+        """The instance provided for `token` (the root module's, else the first module's that has one).
+
+        A module class gives that module's instance.
+        """
+        graph = self._plan.graph
+        binding = graph.root.bindings.get(token) or next(iter(graph.providers_of(token)), None)
+        if binding is not None:
+            return self._instances[binding.key]
+        if isinstance(token, type) and issubclass(token, Module):
+            node = graph.node_of(token)
+            if node is not None:
+                return self._instances[node.key]
+        raise MissingProviderError(
+            f"no module of {graph.root.name} provides {describe_token(token)}; add it to a module's providers"
+        )
+
+    def queue(self, name: str) -> Queue:
+        """The `Queue` registered as `name` by `QueueModule.register_queue(...)`."""
+        registered = self._plan.graph.providers_of(QueueToken(name))
+        if not registered:
+            known = ", ".join(map(repr, self._exploration.queues)) or "none"
+            raise ConfigurationError(
+                f"queue {name!r} is not registered (registered: {known}); "
+                f"add QueueModule.register_queue({name!r}) to a module's imports"
+            )
+        queue = self._instances[registered[0].key]
+        assert isinstance(queue, Queue)
+        return queue
+
+    # -- running --------------------------------------------------------------------------------------
+
+    async def start(
+        self, workers: Workers = True, *, listeners: bool = True, concurrency: int | None = None
+    ) -> None:
+        """Start workers and queue event listeners; returns once they run.
+
+        Args:
+            workers: True for every processor, False for none (a producer-only process), or the
+                queue names whose processors to run.
+            listeners: run the `@queue_events_listener` classes.
+            concurrency: overrides every started processor's concurrency.
+
+        Raises:
+            ConfigurationError: a requested queue has no processor.
+        """
+        if self._closed:
+            raise RuntimeError("this application is closed; create a new one")
+        if self._started:
+            raise RuntimeError("this application is already started")
+        selected = self._select(workers)
+        self._started = True
+        registry = self._registry() if selected or (listeners and self._exploration.listeners) else None
+        for definition in selected:
+            assert registry is not None
+            worker = create_worker(
+                definition, self._instances[definition.binding.key], registry, concurrency=concurrency
+            )
+            self._workers[definition.queue] = worker
+            task = asyncio.create_task(worker.run(), name=f"nestq-worker-{definition.queue}")
+            task.add_done_callback(self._worker_done)
+            self._worker_tasks.append(task)
+        if listeners and self._exploration.listeners:
+            assert registry is not None
+            readers: dict[str, ListenerReader] = {}
+            for listener in self._exploration.listeners:
+                reader = readers.setdefault(listener.queue, ListenerReader(listener.queue, registry))
+                reader.add(listener, self._instances[listener.binding.key])
+            for reader in readers.values():
+                await reader.start()
+                self._readers.append(reader)
+        log.info(
+            "application started",
+            module=self._plan.graph.root.name,
+            workers=list(self._workers),
+            listeners=[r.queue for r in self._readers],
+        )
+
+    async def serve(
+        self,
+        workers: Workers = True,
+        *,
+        listeners: bool = True,
+        concurrency: int | None = None,
+        shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT,
+    ) -> None:
+        """Start, run until SIGINT or SIGTERM, then shut down gracefully.
+
+        Workers stop taking jobs and get `shutdown_timeout` seconds to finish the active ones; what
+        is left goes back to the queue. A second signal stops at once. Raises the error of a worker
+        that crashed (after shutting down).
+        """
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        received: list[str] = []
+
+        def on_signal(sig: signal.Signals) -> None:
+            if received:
+                log.warning(
+                    "second signal: stopping now; unfinished jobs go back to their queue", signal=sig.name
+                )
+                for task in self._worker_tasks:
+                    task.cancel()
+                return
+            log.info("signal received: shutting down", signal=sig.name, grace_seconds=shutdown_timeout)
+            received.append(sig.name)
+            stop.set()
+
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, on_signal, sig)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+                pass
+        try:
+            await self.start(workers, listeners=listeners, concurrency=concurrency)
+            waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._crashed.wait())]
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            await self.close(timeout=shutdown_timeout, signal=received[0] if received else None)
+        finally:
+            if not self._closed:
+                await self.close(timeout=shutdown_timeout)
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+        if self._failure is not None:
+            raise self._failure
+
+    async def run_until_drained(self, *queues: str, include_delayed: bool = False) -> None:
+        """Burst mode: run the processors of `queues` (all when none given) until nothing is ready.
+
+        Uses fresh workers (with the processors' hooks), so it works whether or not `start` ran.
+        """
+        selected = self._select(list(queues) if queues else True)
+        registry = self._registry()
+        workers = [create_worker(d, self._instances[d.binding.key], registry) for d in selected]
+        await asyncio.gather(*(w.run_until_drained(include_delayed=include_delayed) for w in workers))
+
+    async def close(self, timeout: float | None = None, *, signal: str | None = None) -> None:  # noqa: ASYNC109
+        """Graceful shutdown: close workers (active jobs get `timeout` seconds), stop listeners, run
+        `on_module_destroy` then `on_application_shutdown` (reverse dependency order), release resources.
+
+        Safe to call more than once.
+        """
+        async with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers, self._workers = list(self._workers.values()), {}
+            results = await asyncio.gather(
+                *(w.close(timeout=timeout) for w in workers), return_exceptions=True
+            )
+            for worker, result in zip(workers, results, strict=True):
+                if isinstance(result, BaseException):
+                    log.error("worker close failed", queue=worker.name, error=repr(result))
+            await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+            for reader in self._readers:
+                await reader.close()
+            self._readers = []
+            reverse = list(reversed(self._ordered_instances()))
+            await run_stop_hook("on_module_destroy", reverse)
+            await run_stop_hook("on_application_shutdown", reverse, signal)
+            await shutdown_resources(self._plan)
+            log.info("application closed", module=self._plan.graph.root.name)
+
+    async def __aenter__(self) -> Application:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- helpers --------------------------------------------------------------------------------------
+
+    def _ordered_instances(self) -> list[object]:
+        return [self._instances[u.key] for u in self._plan.units]
+
+    def _registry(self) -> QueueRegistry:
+        bindings = self._plan.graph.providers_of(QueueRegistry)
+        if not bindings:
+            raise ConfigurationError(
+                f"{self._plan.graph.root.name} does not import QueueModule.for_root(...); "
+                "add it to its imports"
+            )
+        registry = self._instances[bindings[0].key]
+        assert isinstance(registry, QueueRegistry)
+        return registry
+
+    def _select(self, workers: Workers) -> list[ProcessorDefinition]:
+        processors = list(self._exploration.processors)
+        if workers is True:
+            return processors
+        if workers is False:
+            return []
+        names: Iterable[str] = [workers] if isinstance(workers, str) else workers
+        selected: list[ProcessorDefinition] = []
+        for name in dict.fromkeys(names):
+            definition = self._exploration.processor_for(name)
+            if definition is None:
+                have = ", ".join(repr(p.queue) for p in processors) or "none"
+                raise ConfigurationError(
+                    f"no @processor for queue {name!r} in {self._plan.graph.root.name} "
+                    f"(processors serve: {have})"
+                )
+            selected.append(definition)
+        return selected
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and not self._closed:
+            log.error("worker crashed", task=task.get_name(), error=repr(exc), exc_info=exc)
+            if self._failure is None:
+                self._failure = exc
+            self._crashed.set()

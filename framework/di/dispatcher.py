@@ -1,0 +1,66 @@
+"""The handler a processor's `Worker` runs: routes each job to its `@process` method by name."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from framework.di.explorer import HandlerDefinition, ProcessorDefinition
+from framework.di.providers import describe_target, short_name
+from framework.errors import UnrecoverableError
+from framework.queue import Job
+
+
+class JobDispatcher:
+    """Calls the processor method registered for `job.name` (or the catch-all).
+
+    `Job[Model]` handlers get `job.data` validated into `Model`; invalid data, and a job name no
+    method handles, fail the job with `UnrecoverableError` (no retry), saying why. Plain `def`
+    methods run in a thread (with the job's log context), so they never block the event loop.
+    """
+
+    def __init__(self, instance: object, definition: ProcessorDefinition) -> None:
+        self._definition = definition
+        self._routes = {name: _Route(instance, h) for name, h in definition.handlers.items()}
+        self._catch_all = _Route(instance, definition.catch_all) if definition.catch_all else None
+
+    async def __call__(self, job: Job[Any]) -> Any:
+        route = self._routes.get(job.name, self._catch_all)
+        if route is None:
+            known = ", ".join(repr(n) for n in self._definition.handlers) or "none"
+            raise UnrecoverableError(
+                f"no handler for job name {job.name!r} on queue {self._definition.queue!r}: "
+                f"{short_name(self._definition.cls)} handles {known}; add @process({job.name!r}) "
+                "or a catch-all @process()"
+            )
+        return await route(job)
+
+
+class _Route:
+    __slots__ = ("_definition", "_method")
+
+    def __init__(self, instance: object, definition: HandlerDefinition) -> None:
+        self._method: Callable[..., Any] = getattr(instance, definition.method)
+        self._definition = definition
+
+    async def __call__(self, job: Job[Any]) -> Any:
+        d = self._definition
+        if d.adapter is not None:
+            try:
+                job.data = d.adapter.validate_python(job.data)
+            except ValidationError as exc:
+                raise UnrecoverableError(
+                    f"invalid data for job {job.name!r} (id {job.id}), "
+                    f"expected {_type_name(d.data_type)}: {exc}"
+                ) from None
+        args = (job,) if d.takes_job else ()
+        if d.is_async:
+            return await self._method(*args)
+        return await asyncio.to_thread(self._method, *args)
+
+
+def _type_name(tp: Any) -> str:
+    return describe_target(tp)

@@ -1,0 +1,39 @@
+"""Builds the `Worker` of a processor: its dispatcher, its options, and its worker-local hooks."""
+
+from __future__ import annotations
+
+from framework.di.dispatcher import JobDispatcher
+from framework.di.explorer import ProcessorDefinition
+from framework.di.queue_module import QueueRegistry
+from framework.queue import Worker
+
+
+def create_worker(
+    definition: ProcessorDefinition,
+    instance: object,
+    registry: QueueRegistry,
+    *,
+    concurrency: int | None = None,
+) -> Worker:
+    """A new (not yet running) worker for `definition`, its hooks registered with `worker.on(...)`.
+
+    Args:
+        definition: the processor, as the explorer found it.
+        instance: the processor's singleton.
+        registry: gives the shared connection, the prefix and the queue's default job options.
+        concurrency: overrides the processor's own (the CLI's `--concurrency`).
+    """
+    options = dict(definition.worker_options)
+    if concurrency is not None:
+        options["concurrency"] = concurrency
+    worker = Worker(
+        definition.queue,
+        JobDispatcher(instance, definition),
+        connection=registry.redis,
+        prefix=registry.prefix,
+        default_job_options=registry.job_options(definition.queue),
+        **options,
+    )
+    for event, method in definition.hooks:
+        worker.on(event, getattr(instance, method))
+    return worker
