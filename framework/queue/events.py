@@ -1,0 +1,165 @@
+"""QueueEvents: every state change of a queue, from every worker on every machine.
+
+Fed by the queue's Redis stream (`{prefix:queue}:events`, capped near 10,000 entries). Reading it is a
+blocking XREAD on a connection of its own, so an idle listener costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from framework.connection import Connection, clone_redis, create_redis
+from framework.queue.keys import QueueKeys
+
+_JSON_FIELDS = ("returnvalue", "data")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEvent:
+    """One event: `event` is its name ("completed", "failed", "progress", ...), `data` its other fields.
+
+    `returnvalue` (completed) and `data` (progress) are decoded from JSON.
+    """
+
+    event: str
+    job_id: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+    @classmethod
+    def from_entry(cls, entry_id: Any, raw: dict[Any, Any]) -> QueueEvent:
+        from framework.queue import serialization
+
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        name = fields.pop("event", "")
+        job_id = fields.pop("jobId", None)
+        data: dict[str, Any] = dict(fields)
+        for key in _JSON_FIELDS:
+            if key in data:
+                try:
+                    data[key] = serialization.loads(data[key])
+                except ValueError:
+                    pass
+        return cls(event=name, job_id=job_id, data=data, id=_text(entry_id))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class QueueEvents:
+    """Async iterator over a queue's events.
+
+    Args:
+        queue_name: the queue to listen to.
+        connection, prefix: as for `Queue`.
+        last_id: "$" (default) for events from now on, "0" for everything still in the stream, or an event id.
+
+    Example:
+        async with QueueEvents("reports") as events:
+            async for ev in events:
+                if ev.event == "completed": ...
+    """
+
+    def __init__(
+        self,
+        queue_name: str,
+        *,
+        connection: Connection = None,
+        prefix: str | None = None,
+        last_id: str = "$",
+        block: float = 5.0,
+    ) -> None:
+        from framework.queue.queue import _default_prefix
+
+        self.queue_name = queue_name
+        self.keys = QueueKeys(prefix or _default_prefix(), queue_name)
+        self.last_id = last_id
+        self._block_ms = int(block * 1000)
+        self._connection = connection
+        self._client: Redis | None = None
+        self._owns = False
+        self._closed = False
+        self._buffer: list[QueueEvent] = []
+
+    def _get_client(self) -> Redis:
+        if self._client is None:
+            base, owned = create_redis(self._connection)
+            # Blocking reads get a client of their own so they never hold a shared pool's connection.
+            self._client = clone_redis(base) if not owned else base
+            self._owns = True
+        return self._client
+
+    async def start(self) -> str:
+        """Pin the position: with last_id "$", resolve it now so no event after this call is missed."""
+        if self.last_id == "$":
+            last = await self._get_client().xrevrange(self.keys.events, count=1)
+            self.last_id = _text(last[0][0]) if last else "0-0"
+        return self.last_id
+
+    async def read(self, count: int = 100) -> list[QueueEvent]:
+        """Block (up to `block` seconds) for the next events; [] on a quiet stream."""
+        if self.last_id == "$":
+            await self.start()
+        reply = await self._get_client().xread(
+            {self.keys.events: self.last_id}, count=count, block=self._block_ms
+        )
+        out: list[QueueEvent] = []
+        for _stream, entries in reply or []:
+            for entry_id, raw in entries:
+                out.append(QueueEvent.from_entry(entry_id, raw))
+                self.last_id = _text(entry_id)
+        return out
+
+    def __aiter__(self) -> AsyncIterator[QueueEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[QueueEvent]:
+        backoff = 0.1
+        outage_logged = False
+        while not self._closed:
+            try:
+                events = await self.read()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if self._closed:
+                    return
+                if not outage_logged:
+                    from framework.logging import get_logger
+
+                    get_logger("nestq.events").warning(
+                        "redis unreachable; event listener retrying", queue=self.queue_name, error=str(exc)
+                    )
+                    outage_logged = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if outage_logged:
+                from framework.logging import get_logger
+
+                get_logger("nestq.events").info(
+                    "redis reachable again; event listener resumed", queue=self.queue_name
+                )
+                outage_logged = False
+                backoff = 0.1
+            for ev in events:
+                yield ev
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._client is not None and self._owns:
+            await self._client.aclose()
+        self._client = None
+
+    async def __aenter__(self) -> QueueEvents:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

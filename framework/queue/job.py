@@ -1,0 +1,245 @@
+"""Job: one unit of work as stored in Redis, with the operations a handler or producer needs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from framework.errors import CorruptJobError
+from framework.queue import serialization
+from framework.queue.options import JobOptions
+
+if TYPE_CHECKING:
+    from framework.queue.queue import Queue
+
+T = TypeVar("T")
+
+
+class JobState(StrEnum):
+    """Where a job is in its life."""
+
+    WAITING = "waiting"
+    PRIORITIZED = "prioritized"
+    DELAYED = "delayed"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    PAUSED = "paused"
+    UNKNOWN = "unknown"
+
+
+FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.FAILED})
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+class Job(Generic[T]):
+    """A job. `Job[Model]` in a handler's signature makes `job.data` a validated pydantic model.
+
+    Attributes:
+        id, name, data, opts, progress, return_value, failed_reason, stacktrace, attempts_made,
+        timestamp, processed_on, finished_on (ms since the epoch, as in BullMQ), delay (ms), priority,
+        worker (id of the worker that took it last).
+    """
+
+    __slots__ = (
+        "_opts",
+        "_raw_opts",
+        "attempts_made",
+        "attempts_started",
+        "data",
+        "delay",
+        "failed_reason",
+        "finished_on",
+        "id",
+        "name",
+        "priority",
+        "processed_on",
+        "progress",
+        "queue",
+        "return_value",
+        "stacktrace",
+        "stalled_count",
+        "timestamp",
+        "token",
+        "worker",
+    )
+
+    def __init__(
+        self,
+        queue: Queue | None,
+        id: str,
+        name: str,
+        data: Any,
+        raw_opts: dict[str, Any] | None = None,
+        *,
+        timestamp: int = 0,
+    ) -> None:
+        self.queue = queue
+        self.id = id
+        self.name = name
+        self.data: Any = data
+        self._raw_opts: dict[str, Any] = raw_opts or {}
+        self._opts: JobOptions | None = None
+        self.timestamp = timestamp
+        self.delay = 0
+        self.priority = 0
+        self.progress: Any = None
+        self.return_value: Any = None
+        self.failed_reason: str | None = None
+        self.stacktrace: list[str] = []
+        self.attempts_made = 0
+        self.attempts_started = 0
+        self.stalled_count = 0
+        self.processed_on: int | None = None
+        self.finished_on: int | None = None
+        self.worker: str | None = None
+        self.token: str | None = None
+
+    # -- construction ---------------------------------------------------------------------------------
+
+    @classmethod
+    def from_hash(cls, queue: Queue | None, job_id: str, fields: dict[str, Any]) -> Job[Any]:
+        """Build a Job from its Redis hash; raise CorruptJobError naming the field that is not ours."""
+        try:
+            name = _str(fields["name"])
+        except KeyError:
+            raise CorruptJobError(
+                f"job {job_id}: the hash has no 'name' field (not written by nestq?)"
+            ) from None
+        job: Job[Any] = cls(queue, job_id, name, None)
+        field = "data"
+        try:
+            job.data = serialization.loads(fields.get("data"))
+            field = "opts"
+            raw_opts = serialization.loads(fields.get("opts"))
+            job._raw_opts = raw_opts if isinstance(raw_opts, dict) else {}
+            field = "progress"
+            job.progress = serialization.loads(fields.get("progress"))
+            field = "returnvalue"
+            job.return_value = serialization.loads(fields.get("returnvalue"))
+            field = "stacktrace"
+            trace = serialization.loads(fields.get("stacktrace"))
+            job.stacktrace = trace if isinstance(trace, list) else []
+            field = "timestamp"
+            job.timestamp = int(fields.get("timestamp") or 0)
+            job.delay = int(fields.get("delay") or 0)
+            job.priority = int(fields.get("priority") or 0)
+            field = "attemptsMade"
+            job.attempts_made = int(fields.get("attemptsMade") or 0)
+            job.attempts_started = int(fields.get("ats") or 0)
+            job.stalled_count = int(fields.get("stc") or 0)
+            field = "processedOn"
+            job.processed_on = _int(fields.get("processedOn"))
+            job.finished_on = _int(fields.get("finishedOn"))
+        except (ValueError, TypeError) as exc:
+            raise CorruptJobError(
+                f"job {job_id}: field {field!r} is not valid ({exc}); the hash was changed outside nestq. "
+                f"Inspect it with HGETALL and remove the job (queue.remove({job_id!r}))."
+            ) from None
+        reason = fields.get("failedReason")
+        job.failed_reason = None if reason is None else _str(reason)
+        worker = fields.get("worker")
+        job.worker = None if worker is None else _str(worker)
+        return job
+
+    # -- options --------------------------------------------------------------------------------------
+
+    @property
+    def opts(self) -> JobOptions:
+        """The job's options (validated on first access)."""
+        if self._opts is None:
+            self._opts = JobOptions.model_validate(self._raw_opts)
+        return self._opts
+
+    @property
+    def raw_opts(self) -> dict[str, Any]:
+        return self._raw_opts
+
+    @property
+    def attempts(self) -> int:
+        return int(self._raw_opts.get("attempts", 1))
+
+    # -- operations -----------------------------------------------------------------------------------
+
+    def _queue(self) -> Queue:
+        if self.queue is None:
+            raise RuntimeError("this Job is not attached to a Queue")
+        return self.queue
+
+    async def update_progress(self, progress: Any) -> None:
+        """Store progress (a number or any JSON value) and emit a `progress` event."""
+        await self._queue()._update_progress(self, progress)
+
+    async def log(self, message: str) -> int:
+        """Append a line to the job's log (kept with the job; newest 1000 lines). Returns the line count."""
+        return await self._queue()._add_log(self.id, message)
+
+    async def get_logs(self, start: int = 0, end: int = -1) -> list[str]:
+        return await self._queue().get_job_logs(self.id, start, end)
+
+    async def get_state(self) -> JobState:
+        return await self._queue().get_job_state(self.id)
+
+    async def retry(self, state: str = "failed") -> bool:
+        """Move this finished job back to waiting for a fresh set of attempts."""
+        return await self._queue()._retry_one(self.id, state)
+
+    async def remove(self) -> bool:
+        return await self._queue().remove(self.id)
+
+    async def promote(self) -> bool:
+        """Run this delayed job now."""
+        return await self._queue()._promote_one(self.id)
+
+    async def cancel(self) -> bool:
+        """Cancel the job: a waiting/delayed one at once, an active one through its worker."""
+        return await self._queue().cancel(self.id)
+
+    async def wait_until_finished(self, timeout: float | None = None) -> Any:
+        """Wait (on the event stream, no polling) until the job completes; return its result.
+
+        Raises:
+            JobFailedError: the job ended failed.
+            TimeoutError: still not finished after `timeout` seconds.
+        """
+        return await self._queue().wait_for_job(self.id, timeout)
+
+    async def refresh(self) -> Job[T]:
+        """Re-read the job from Redis (fields updated in place)."""
+        fresh = await self._queue().get_job(self.id)
+        if fresh is not None:
+            for slot in Job.__slots__:
+                if slot not in ("queue", "token"):
+                    setattr(self, slot, getattr(fresh, slot))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of the job (for the dashboard and the CLI)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "data": self.data,
+            "opts": self._raw_opts,
+            "progress": self.progress,
+            "return_value": self.return_value,
+            "failed_reason": self.failed_reason,
+            "stacktrace": self.stacktrace,
+            "attempts_made": self.attempts_made,
+            "attempts_started": self.attempts_started,
+            "timestamp": self.timestamp,
+            "delay": self.delay,
+            "priority": self.priority,
+            "processed_on": self.processed_on,
+            "finished_on": self.finished_on,
+            "worker": self.worker,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} name={self.name!r} attempts_made={self.attempts_made}>"

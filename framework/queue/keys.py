@@ -1,0 +1,99 @@
+"""Every Redis key of a queue, in one place.
+
+All keys of one queue share the hash tag `{prefix:queue}`, so every script touches a single slot and a
+queue works unchanged on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "nestq"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """Key names of one queue. `base` is `{prefix:name}`; a job's hash is `base:<job id>`."""
+
+    prefix: str
+    name: str
+
+    @property
+    def base(self) -> str:
+        return f"{{{self.prefix}:{self.name}}}"
+
+    @property
+    def wait(self) -> str:
+        return f"{self.base}:wait"
+
+    @property
+    def paused(self) -> str:
+        return f"{self.base}:paused"
+
+    @property
+    def prioritized(self) -> str:
+        return f"{self.base}:prioritized"
+
+    @property
+    def delayed(self) -> str:
+        return f"{self.base}:delayed"
+
+    @property
+    def active(self) -> str:
+        return f"{self.base}:active"
+
+    @property
+    def completed(self) -> str:
+        return f"{self.base}:completed"
+
+    @property
+    def failed(self) -> str:
+        return f"{self.base}:failed"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.base}:meta"
+
+    @property
+    def id_counter(self) -> str:
+        return f"{self.base}:id"
+
+    @property
+    def priority_counter(self) -> str:
+        return f"{self.base}:pc"
+
+    @property
+    def events(self) -> str:
+        return f"{self.base}:events"
+
+    @property
+    def marker(self) -> str:
+        return f"{self.base}:marker"
+
+    @property
+    def stalled_check(self) -> str:
+        return f"{self.base}:stalled-check"
+
+    @property
+    def limiter(self) -> str:
+        return f"{self.base}:limiter"
+
+    @property
+    def cancelled(self) -> str:
+        return f"{self.base}:cancelled"
+
+    @property
+    def schedulers(self) -> str:
+        return f"{self.base}:schedulers"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.base}:{job_id}"
+
+    def lock(self, job_id: str) -> str:
+        return f"{self.base}:{job_id}:lock"
+
+    def logs(self, job_id: str) -> str:
+        return f"{self.base}:{job_id}:logs"
+
+    def scheduler(self, scheduler_id: str) -> str:
+        return f"{self.base}:scheduler:{scheduler_id}"

@@ -1,0 +1,52 @@
+--[[
+  moveStalledJobsToWait: find active jobs whose lock expired (their worker died or lost contact) and move
+  them back to wait, or to failed once they stalled more than maxStalledCount times. Runs at most once per
+  interval for the whole queue, whichever worker gets there first.
+
+  KEYS[1] active, KEYS[2] wait, KEYS[3] prioritized, KEYS[4] pc, KEYS[5] failed, KEYS[6] stalled-check,
+  KEYS[7] events, KEYS[8] marker
+
+  ARGV[1] key base, ARGV[2] now (ms), ARGV[3] max stalled count, ARGV[4] check interval (ms),
+  ARGV[5] max events, ARGV[6] failed keep count, ARGV[7] failed keep age (ms)
+
+  Returns {stalledIds, failedIds}, or false when another worker ran the check within the interval.
+]]
+--- @include "emit"
+--- @include "pushReady"
+--- @include "removeJobKeys"
+--- @include "trimFinished"
+if not redis.call("SET", KEYS[6], ARGV[2], "PX", ARGV[4], "NX") then
+  return false
+end
+local base = ARGV[1]
+local now = tonumber(ARGV[2])
+local maxStalled = tonumber(ARGV[3])
+local maxEvents = ARGV[5]
+local stalled, failed = {}, {}
+for _, jobId in ipairs(redis.call("ZRANGE", KEYS[1], 0, -1)) do
+  local jobKey = base .. jobId
+  if redis.call("EXISTS", jobKey .. ":lock") == 0 then
+    redis.call("ZREM", KEYS[1], jobId)
+    if redis.call("EXISTS", jobKey) == 1 then
+      local count = redis.call("HINCRBY", jobKey, "stc", 1)
+      if count > maxStalled then
+        local reason = "job stalled more than the allowed " .. maxStalled .. " time(s): its worker died or "
+          .. "blocked its event loop longer than the lock duration"
+        local attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
+        redis.call("HSET", jobKey, "failedReason", reason, "finishedOn", now)
+        redis.call("ZADD", KEYS[5], now, jobId)
+        emit(KEYS[7], maxEvents, "failed", "jobId", jobId, "failedReason", reason, "attemptsMade", attempts)
+        trimFinished(KEYS[5], base, tonumber(ARGV[6]), tonumber(ARGV[7]), now)
+        failed[#failed + 1] = jobId
+      else
+        -- Back to the front of the line: it was already due once.
+        redis.call("RPUSH", KEYS[2], jobId)
+        emit(KEYS[7], maxEvents, "stalled", "jobId", jobId)
+        emit(KEYS[7], maxEvents, "waiting", "jobId", jobId, "prev", "active")
+        stalled[#stalled + 1] = jobId
+      end
+    end
+  end
+end
+if #stalled > 0 then redis.call("ZADD", KEYS[8], 0, "0") end
+return {stalled, failed}

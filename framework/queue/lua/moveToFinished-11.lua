@@ -1,0 +1,99 @@
+--[[
+  moveToFinished: finish a batch of a worker's jobs (completed, failed for good, or failed and to be
+  retried), then take up to `count` new jobs, like moveToActive: one round trip for "done, next please".
+  A job is finished only if this worker still owns it: its lock holds our token, or the lock expired but
+  the job is still active under our token (nobody took it over). Otherwise it is left alone.
+
+  KEYS[1] wait, KEYS[2] active, KEYS[3] prioritized, KEYS[4] delayed, KEYS[5] meta, KEYS[6] events,
+  KEYS[7] marker, KEYS[8] limiter, KEYS[9] pc, KEYS[10] completed, KEYS[11] failed
+
+  ARGV[1] key base, ARGV[2] worker id, ARGV[3] lock duration (ms), ARGV[4] now (ms), ARGV[5] count to fetch,
+  ARGV[6] max events, ARGV[7] rate limit max, ARGV[8] rate limit window (ms),
+  ARGV[9] number of finished jobs N, then N groups of 8:
+    id, token, kind ("completed" | "failed" | "retry"), value (return value JSON or failed reason),
+    stacktrace (JSON list, "" for completed), keep count (-1 = all), keep age (ms, 0 = any), retry delay (ms)
+
+  Returns {results, jobs, nextDue, limitedForMs}; results[i] = 1 done, 0 not ours (lock lost), -1 job gone.
+]]
+--- @include "emit"
+--- @include "pushReady"
+--- @include "removeJobKeys"
+--- @include "nextDue"
+--- @include "trimFinished"
+--- @include "promoteDelayed"
+--- @include "fetchJobs"
+local base = ARGV[1]
+local workerId = ARGV[2]
+local now = tonumber(ARGV[4])
+local maxEvents = ARGV[6]
+local results = {}
+local n = tonumber(ARGV[9])
+for i = 0, n - 1 do
+  local o = 10 + i * 8
+  local jobId, token, kind = ARGV[o], ARGV[o + 1], ARGV[o + 2]
+  local jobKey = base .. jobId
+  local lock = redis.call("GET", jobKey .. ":lock")
+  local ours = lock == token
+  if not lock and redis.call("ZSCORE", KEYS[2], jobId) then
+    ours = (workerId .. ":" .. (redis.call("HGET", jobKey, "ats") or "")) == token
+  end
+  if redis.call("EXISTS", jobKey) == 0 then
+    results[i + 1] = -1
+    redis.call("ZREM", KEYS[2], jobId)
+  elseif not ours then
+    results[i + 1] = 0
+  else
+    results[i + 1] = 1
+    redis.call("DEL", jobKey .. ":lock")
+    redis.call("ZREM", KEYS[2], jobId)
+    local attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
+    local keepCount, keepAge = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
+    if kind == "completed" then
+      emit(KEYS[6], maxEvents, "completed", "jobId", jobId, "returnvalue", ARGV[o + 3])
+      if keepCount == 0 then
+        removeJobKeys(base, jobId)
+      else
+        redis.call("HSET", jobKey, "returnvalue", ARGV[o + 3], "finishedOn", now)
+        redis.call("ZADD", KEYS[10], now, jobId)
+        trimFinished(KEYS[10], base, keepCount, keepAge, now)
+      end
+    elseif kind == "failed" then
+      emit(KEYS[6], maxEvents, "failed", "jobId", jobId, "failedReason", ARGV[o + 3], "attemptsMade", attempts)
+      if keepCount == 0 then
+        removeJobKeys(base, jobId)
+      else
+        redis.call("HSET", jobKey, "failedReason", ARGV[o + 3], "stacktrace", ARGV[o + 4], "finishedOn", now)
+        redis.call("ZADD", KEYS[11], now, jobId)
+        trimFinished(KEYS[11], base, keepCount, keepAge, now)
+      end
+    else -- retry
+      local delay = tonumber(ARGV[o + 7])
+      redis.call("HSET", jobKey, "failedReason", ARGV[o + 3], "stacktrace", ARGV[o + 4])
+      emit(KEYS[6], maxEvents, "retried", "jobId", jobId, "failedReason", ARGV[o + 3], "attemptsMade", attempts,
+        "delay", delay)
+      if delay > 0 then
+        redis.call("ZADD", KEYS[4], now + delay, jobId)
+        emit(KEYS[6], maxEvents, "delayed", "jobId", jobId, "delay", now + delay)
+      else
+        local fields = redis.call("HMGET", jobKey, "priority", "lifo")
+        pushReady(KEYS[1], KEYS[3], KEYS[9], jobId, tonumber(fields[1]) or 0, fields[2] == "1")
+        emit(KEYS[6], maxEvents, "waiting", "jobId", jobId, "prev", "failed")
+      end
+      redis.call("ZADD", KEYS[7], 0, "0")
+    end
+  end
+end
+local fetchCount = tonumber(ARGV[5])
+local jobs, limited = {}, 0
+if fetchCount > 0 then
+  promoteDelayed(KEYS[4], KEYS[1], KEYS[3], KEYS[9], KEYS[6], KEYS[7], base, now, maxEvents)
+  if redis.call("HEXISTS", KEYS[5], "paused") == 0 then
+    jobs, limited = fetchJobs(KEYS[1], KEYS[2], KEYS[3], KEYS[7], KEYS[8], KEYS[6], base, workerId,
+      tonumber(ARGV[3]), now, fetchCount, maxEvents, tonumber(ARGV[7]), tonumber(ARGV[8]))
+  end
+end
+if redis.call("ZCARD", KEYS[2]) == 0 and redis.call("LLEN", KEYS[1]) == 0
+    and redis.call("ZCARD", KEYS[3]) == 0 then
+  emit(KEYS[6], maxEvents, "drained")
+end
+return {results, jobs, nextDue(KEYS[4]), limited}

@@ -1,0 +1,178 @@
+"""Job options and the small option models (retention, rate limit, repeat)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from framework.queue.backoff import Backoff
+from framework.queue.durations import DurationField
+
+MAX_PRIORITY = 2**21  # as in BullMQ: priority and a per-priority counter share one zset score
+
+
+class KeepJobs(BaseModel):
+    """Retention of finished jobs: keep at most `count` of them, and none older than `age` seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int | None = Field(default=None, ge=0)
+    age: DurationField | None = None
+
+    @field_validator("age")
+    @classmethod
+    def _age(cls, v: float | None) -> float | None:
+        if v is not None and v < 0:
+            raise ValueError("age must be >= 0 seconds")
+        return v
+
+
+# Default retention: finished jobs are bounded, so Redis does not grow forever.
+DEFAULT_KEEP_COMPLETED = KeepJobs(count=1000)
+DEFAULT_KEEP_FAILED = KeepJobs(count=5000)
+
+
+class RateLimit(BaseModel):
+    """At most `max` jobs started per `duration` seconds, across every worker of the queue."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max: int = Field(ge=1)
+    duration: DurationField
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("duration must be > 0 seconds")
+        return v
+
+
+class Repeat(BaseModel):
+    """A schedule: a cron pattern (with time zone) or a fixed interval in seconds (`every`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cron: str | None = None
+    tz: str | None = None
+    every: DurationField | None = None
+    limit: int | None = Field(default=None, ge=1)
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    immediately: bool = False
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Repeat:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("give exactly one of cron= or every=")
+        if self.every is not None and self.every <= 0:
+            raise ValueError("every must be > 0 seconds")
+        if self.tz is not None and self.cron is None:
+            raise ValueError("tz only applies to cron schedules")
+        return self
+
+
+class JobOptions(BaseModel):
+    """Options of one job; also the model for queue-wide defaults (`default_job_options`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job_id: str | None = None
+    priority: int = Field(default=0, ge=0, le=MAX_PRIORITY)
+    delay: DurationField = 0.0
+    attempts: int = Field(default=1, ge=1)
+    backoff: Backoff | None = None
+    lifo: bool = False
+    timeout: DurationField | None = None
+    remove_on_complete: bool | int | KeepJobs | None = None
+    remove_on_fail: bool | int | KeepJobs | None = None
+    repeat: Repeat | None = None
+
+    @field_validator("delay")
+    @classmethod
+    def _delay(cls, v: float) -> float:
+        if v < 0:
+            raise ValueError("delay must be >= 0 seconds")
+        return v
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: float | None) -> float | None:
+        if v is not None and v <= 0:
+            raise ValueError("timeout must be > 0 seconds")
+        return v
+
+    @field_validator("remove_on_complete", "remove_on_fail")
+    @classmethod
+    def _keep(cls, v: bool | int | KeepJobs | None) -> bool | int | KeepJobs | None:
+        if isinstance(v, int) and not isinstance(v, bool) and v < 0:
+            raise ValueError("a retention count must be >= 0")
+        return v
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not isinstance(v, str) or not v:
+            raise ValueError("job_id must be a non-empty string")
+        if v.isdigit():
+            raise ValueError(
+                f"job_id {v!r} is all digits, which would clash with generated ids; use e.g. 'order-{v}'"
+            )
+        if ":" in v:
+            raise ValueError(f"job_id {v!r} contains ':', which is reserved for Redis key names")
+        return v
+
+
+def build_options(defaults: JobOptions | None, overrides: dict[str, Any]) -> JobOptions:
+    """Merge per-call options over queue defaults, raising ValueError (naming the field) when invalid."""
+    if not overrides:
+        return defaults or _EMPTY
+    if defaults is not None:
+        merged = defaults.model_dump(exclude_unset=True)
+        merged.update(overrides)
+    else:
+        merged = overrides
+    try:
+        return JobOptions.model_validate(merged)
+    except ValidationError as exc:
+        raise ValueError(_explain(exc)) from None
+
+
+def coerce_options(value: JobOptions | dict[str, Any] | None) -> JobOptions | None:
+    """Accept a JobOptions, a dict of options, or None."""
+    if value is None or isinstance(value, JobOptions):
+        return value
+    try:
+        return JobOptions.model_validate(value)
+    except ValidationError as exc:
+        raise ValueError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "options"
+        parts.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid job options: " + "; ".join(parts)
+
+
+def keep_for(value: bool | int | KeepJobs | None, default: KeepJobs) -> tuple[int, int]:
+    """Retention as (count, age_ms) for the Lua scripts: count -1 keeps all; 0 removes at once."""
+    if value is None:
+        value = default
+    if value is True:
+        return 0, 0
+    if value is False:
+        return -1, 0
+    if isinstance(value, int):
+        return value, 0
+    count = -1 if value.count is None else value.count
+    age = 0 if value.age is None else int(value.age * 1000)
+    return count, age
+
+
+_EMPTY = JobOptions()

@@ -1,0 +1,546 @@
+"""Queue: the producer and admin side of one named queue."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+from framework.connection import Connection, create_redis
+from framework.errors import JobFailedError
+from framework.queue import serialization
+from framework.queue.durations import Seconds, to_ms, to_seconds
+from framework.queue.job import FINISHED_STATES, Job, JobState
+from framework.queue.keys import DEFAULT_PREFIX, QueueKeys
+from framework.queue.options import JobOptions, build_options, coerce_options
+from framework.queue.scripts import LuaScript, script
+from framework.queue.waiter import JobWaiter
+
+DEFAULT_MAX_EVENTS = 10_000
+MAX_LOG_LINES = 1000
+ALL_STATES: tuple[str, ...] = ("waiting", "prioritized", "delayed", "active", "completed", "failed", "paused")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def hash_to_dict(flat: Sequence[Any]) -> dict[str, Any]:
+    """HGETALL's flat [field, value, ...] reply as a dict with str keys."""
+    it = iter(flat)
+    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in zip(it, it, strict=True)}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _opts_json(opts: JobOptions) -> str:
+    # Only what differs from the defaults is stored: smaller hashes, and defaults can evolve.
+    return serialization.dumps(
+        opts.model_dump(mode="json", exclude_defaults=True, exclude={"job_id"}), what="opts"
+    )
+
+
+class Queue:
+    """One named queue on Redis: add jobs, inspect them, and administer the queue.
+
+    Args:
+        name: the queue's name.
+        connection: a `redis://` URL, a `redis.asyncio.Redis` client (shared, not closed by the queue), or
+            None for `NESTQ_REDIS_URL`, else the embedded server.
+        prefix: key prefix (default `NESTQ_PREFIX`, else "nestq"). Keys are `{prefix:name}:...`.
+        default_job_options: options applied to every job added here (`JobOptions` or a dict).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        connection: Connection = None,
+        prefix: str | None = None,
+        default_job_options: JobOptions | dict[str, Any] | None = None,
+        max_events: int = DEFAULT_MAX_EVENTS,
+    ) -> None:
+        if not name or not isinstance(name, str) or any(c in name for c in "{}:"):
+            raise ValueError(f"queue name must be a non-empty string without '{{', '}}' or ':', got {name!r}")
+        self.name = name
+        self.prefix = prefix or _default_prefix()
+        self.keys = QueueKeys(self.prefix, name)
+        self.base = self.keys.base + ":"
+        self.default_job_options = coerce_options(default_job_options)
+        self.max_events = max_events
+        self._connection = connection
+        self._client: Redis | None = None
+        self._owns_client = False
+        self._default_opts_json = _opts_json(self.default_job_options or JobOptions())
+        self._waiter: JobWaiter | None = None
+        # Set by a Worker on its own Queue so job.update_progress() also fires the worker's progress hook.
+        self._progress_listener: Callable[[Job[Any], Any], None] | None = None
+        k = self.keys
+        self._add_keys = [
+            k.wait,
+            k.prioritized,
+            k.delayed,
+            k.meta,
+            k.id_counter,
+            k.priority_counter,
+            k.events,
+            k.marker,
+        ]
+
+    # -- connection -------------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Redis:
+        """The Redis client (created on first use)."""
+        if self._client is None:
+            self._client, self._owns_client = create_redis(self._connection)
+        return self._client
+
+    async def close(self) -> None:
+        """Release the connection (a client passed in by the caller stays open)."""
+        if self._waiter is not None:
+            await self._waiter.close()
+            self._waiter = None
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+        self._client = None
+
+    async def __aenter__(self) -> Queue:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _run(self, lua: LuaScript, keys: list[str], args: list[Any]) -> Any:
+        return await lua(self.client, keys, args)
+
+    # -- adding jobs ------------------------------------------------------------------------------------
+
+    def _prepare(self, name: str, data: Any, opts: dict[str, Any]) -> tuple[JobOptions, list[Any]]:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"job name must be a non-empty string, got {name!r}")
+        options = build_options(self.default_job_options, opts)
+        if options.repeat is not None:
+            raise ValueError(
+                "repeat= makes a job scheduler: use "
+                "queue.upsert_job_scheduler(id, Repeat(...), name=..., data=...)"
+            )
+        data_json = serialization.dumps(data, what="data")
+        opts_json = self._default_opts_json if not opts else _opts_json(options)
+        args = [
+            self.base,
+            options.job_id or "",
+            name,
+            data_json,
+            opts_json,
+            now_ms(),
+            round(options.delay * 1000),
+            options.priority,
+            "1" if options.lifo else "0",
+            self.max_events,
+        ]
+        return options, args
+
+    async def add(self, name: str, data: Any = None, **opts: Any) -> Job[Any]:
+        """Add a job and return it.
+
+        Keyword arguments are job options: job_id, priority, delay, attempts, backoff, lifo, timeout,
+        remove_on_complete, remove_on_fail. A second add with the same job_id returns the existing job
+        and writes nothing.
+
+        Raises:
+            InvalidJobDataError (a TypeError): `data` cannot be carried by JSON (the message names the path).
+            ValueError: an invalid option (negative delay, priority out of range, attempts < 1, ...).
+        """
+        _, args = self._prepare(name, data, opts)
+        job_id, created = await self._run(script("addJob"), self._add_keys, args)
+        job_id = _text(job_id)
+        if not created:
+            existing = await self.get_job(job_id)
+            if existing is not None:
+                return existing
+        job: Job[Any] = Job(self, job_id, name, data, serialization.loads(args[4]), timestamp=args[5])
+        job.delay, job.priority = args[6], args[7]
+        return job
+
+    async def add_bulk(self, jobs: Iterable[dict[str, Any]]) -> list[Job[Any]]:
+        """Add many jobs in one round trip (one pipeline). Each item: {"name", "data", "opts": {...}}.
+
+        Every item is validated before anything is written: one bad item writes nothing.
+        """
+        prepared = []
+        for i, item in enumerate(jobs):
+            if not isinstance(item, dict) or "name" not in item:
+                raise ValueError(f"add_bulk item {i} must be a dict with 'name', 'data' and optional 'opts'")
+            try:
+                prepared.append(self._prepare(item["name"], item.get("data"), dict(item.get("opts") or {})))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"add_bulk item {i}: {exc}") from None
+        if not prepared:
+            return []
+        lua = script("addJob")
+        await self._ensure_loaded(lua)
+        pending = list(range(len(prepared)))
+        replies: list[Any] = [None] * len(prepared)
+        for _ in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for i in pending:
+                pipe.execute_command("EVALSHA", lua.sha, lua.num_keys, *self._add_keys, *prepared[i][1])
+            results = await pipe.execute(raise_on_error=False)
+            retry = []
+            for i, res in zip(pending, results, strict=True):
+                if isinstance(res, NoScriptError):
+                    retry.append(i)
+                elif isinstance(res, Exception):
+                    raise res
+                else:
+                    replies[i] = res
+            if not retry:
+                break
+            await self.client.execute_command("SCRIPT", "LOAD", lua.source)
+            pending = retry
+        out: list[Job[Any]] = []
+        for (_, args), (job_id, _created) in zip(prepared, replies, strict=True):
+            job: Job[Any] = Job(
+                self, _text(job_id), args[2], None, serialization.loads(args[4]), timestamp=args[5]
+            )
+            job.data = serialization.loads(args[3])
+            job.delay, job.priority = args[6], args[7]
+            out.append(job)
+        return out
+
+    async def _ensure_loaded(self, lua: LuaScript) -> None:
+        exists = await self.client.execute_command("SCRIPT", "EXISTS", lua.sha)
+        if not exists or not exists[0]:
+            await self.client.execute_command("SCRIPT", "LOAD", lua.source)
+
+    # -- reading jobs -----------------------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> Job[Any] | None:
+        """The job with that id, or None."""
+        flat = await self.client.hgetall(self.keys.job(job_id))
+        if not flat:
+            return None
+        fields = flat if isinstance(flat, dict) else hash_to_dict(flat)
+        fields = {(_text(k)): v for k, v in fields.items()}
+        return Job.from_hash(self, job_id, fields)
+
+    async def get_job_state(self, job_id: str) -> JobState:
+        k = self.keys
+        state = await self._run(
+            script("getState"),
+            [k.completed, k.failed, k.delayed, k.active, k.prioritized, k.wait, k.meta, k.job(job_id)],
+            [job_id],
+        )
+        return JobState(_text(state))
+
+    async def get_job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
+        lines = await self.client.lrange(self.keys.logs(job_id), start, end)
+        return [_text(x) for x in lines]
+
+    async def get_job_counts(self, *states: str) -> dict[str, int]:
+        """Number of jobs per state (all states when none are given)."""
+        wanted = states or ALL_STATES
+        for s in wanted:
+            if s not in ALL_STATES:
+                raise ValueError(f"unknown state {s!r}; states are {', '.join(ALL_STATES)}")
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.llen(k.wait)
+        pipe.zcard(k.prioritized)
+        pipe.zcard(k.delayed)
+        pipe.zcard(k.active)
+        pipe.zcard(k.completed)
+        pipe.zcard(k.failed)
+        pipe.hexists(k.meta, "paused")
+        wait, prio, delayed, active, completed, failed, paused = await pipe.execute()
+        counts = {
+            "waiting": 0 if paused else wait,
+            "prioritized": prio,
+            "delayed": delayed,
+            "active": active,
+            "completed": completed,
+            "failed": failed,
+            "paused": wait if paused else 0,
+        }
+        return {s: int(counts[s]) for s in wanted}
+
+    async def count(self) -> int:
+        """Jobs still to run (waiting, prioritized, delayed)."""
+        c = await self.get_job_counts("waiting", "paused", "prioritized", "delayed")
+        return sum(c.values())
+
+    async def get_job_ids(self, state: str, start: int = 0, end: int = -1) -> list[str]:
+        """Ids in one state, newest first for finished states, next-to-run first for the others."""
+        k = self.keys
+        c = self.client
+        if state in ("waiting", "paused"):
+            paused = await c.hexists(k.meta, "paused")
+            if (state == "paused") != bool(paused):
+                return []
+            # Workers RPOP, so the next job is at the right end: read the list reversed.
+            n = await c.llen(k.wait)
+            lo, hi = _reverse_range(n, start, end)
+            ids = list(reversed(await c.lrange(k.wait, lo, hi))) if hi >= lo else []
+        elif state in ("prioritized", "delayed", "active"):
+            key = {"prioritized": k.prioritized, "delayed": k.delayed, "active": k.active}[state]
+            ids = await c.zrange(key, start, end)
+        elif state in ("completed", "failed"):
+            ids = await c.zrevrange(k.completed if state == "completed" else k.failed, start, end)
+        else:
+            raise ValueError(f"unknown state {state!r}; states are {', '.join(ALL_STATES)}")
+        return [_text(x) for x in ids]
+
+    async def get_jobs(
+        self, states: str | Sequence[str] | None = None, start: int = 0, end: int = -1
+    ) -> list[Job[Any]]:
+        """Jobs in the given states (all when None), paginated over their concatenation by [start, end]."""
+        if states is None:
+            states = ALL_STATES
+        elif isinstance(states, str):
+            states = [states]
+        ids: list[str] = []
+        if len(states) == 1:
+            ids = await self.get_job_ids(states[0], start, end)
+        else:
+            stop = None if end < 0 else end + 1
+            for s in states:
+                ids.extend(await self.get_job_ids(s, 0, -1 if stop is None else stop))
+                if stop is not None and len(ids) >= stop:
+                    break
+            ids = ids[start:stop]
+        return await self._load_jobs(ids)
+
+    async def _load_jobs(self, ids: list[str]) -> list[Job[Any]]:
+        if not ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(self.keys.job(job_id))
+        out = []
+        for job_id, fields in zip(ids, await pipe.execute(), strict=True):
+            if fields:
+                fields = {_text(k): v for k, v in fields.items()}
+                out.append(Job.from_hash(self, job_id, fields))
+        return out
+
+    # -- job operations ---------------------------------------------------------------------------------
+
+    async def _update_progress(self, job: Job[Any], progress: Any) -> None:
+        value = serialization.dumps(progress, what="progress")
+        await self._run(
+            script("updateProgress"),
+            [self.keys.job(job.id), self.keys.events],
+            [job.id, value, self.max_events],
+        )
+        job.progress = progress
+        if self._progress_listener is not None:
+            self._progress_listener(job, progress)
+
+    async def _add_log(self, job_id: str, message: str) -> int:
+        return int(
+            await self._run(
+                script("addLog"),
+                [self.keys.job(job_id), self.keys.logs(job_id)],
+                [str(message), MAX_LOG_LINES],
+            )
+        )
+
+    async def remove(self, job_id: str) -> bool:
+        """Delete a job that is not running. Returns False when there is no such job.
+
+        Raises:
+            RuntimeError: the job is active; cancel it instead.
+        """
+        k = self.keys
+        res = await self._run(
+            script("removeJob"),
+            [k.wait, k.prioritized, k.delayed, k.completed, k.failed, k.active, k.events],
+            [self.base, job_id, self.max_events],
+        )
+        if res == -1:
+            raise RuntimeError(
+                f"job {job_id} is active (held by a worker); use queue.cancel({job_id!r}) instead"
+            )
+        return bool(res)
+
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a job. Not yet able to stop an active one (see the crash-safety issue)."""
+        raise NotImplementedError("cancel() lands with the crash-safety work")
+
+    async def _retry_one(self, job_id: str, state: str = "failed") -> bool:
+        return bool(await self._retry(state, job_id, 1))
+
+    async def _retry(self, state: str, job_id: str, count: int) -> int:
+        if state not in ("failed", "completed"):
+            raise ValueError(
+                f"only finished jobs can be retried: state must be 'failed' or 'completed', not {state!r}"
+            )
+        k = self.keys
+        src = k.failed if state == "failed" else k.completed
+        return int(
+            await self._run(
+                script("retryJobs"),
+                [src, k.wait, k.prioritized, k.priority_counter, k.events, k.marker, k.meta],
+                [self.base, job_id, count, self.max_events, state],
+            )
+        )
+
+    async def retry_jobs(self, state: str = "failed", count: int = 1000) -> int:
+        """Move every job of a finished state back to waiting, `count` per atomic step. Returns the total."""
+        total = 0
+        while True:
+            moved = await self._retry(state, "", count)
+            total += moved
+            if moved < count:
+                return total
+
+    async def _promote_one(self, job_id: str) -> bool:
+        return bool(await self._promote(job_id, 1))
+
+    async def _promote(self, job_id: str, count: int) -> int:
+        k = self.keys
+        return int(
+            await self._run(
+                script("promote"),
+                [k.delayed, k.wait, k.prioritized, k.priority_counter, k.events, k.marker],
+                [self.base, job_id, count, self.max_events],
+            )
+        )
+
+    async def promote_jobs(self, count: int = 1000) -> int:
+        """Run every delayed job now. Returns how many were promoted."""
+        total = 0
+        while True:
+            moved = await self._promote("", count)
+            total += moved
+            if moved < count:
+                return total
+
+    # -- queue operations -------------------------------------------------------------------------------
+
+    async def _pause(self, action: str) -> bool:
+        k = self.keys
+        return bool(
+            await self._run(script("pause"), [k.meta, k.events, k.marker, k.wait], [action, self.max_events])
+        )
+
+    async def pause(self) -> None:
+        """Stop workers from taking new jobs (active ones finish). Adding jobs still works."""
+        await self._pause("pause")
+
+    async def resume(self) -> None:
+        await self._pause("resume")
+
+    async def is_paused(self) -> bool:
+        return bool(await self.client.hexists(self.keys.meta, "paused"))
+
+    async def drain(self, delayed: bool = False) -> int:
+        """Remove every job waiting to run (and delayed ones if `delayed`). Active jobs finish."""
+        k = self.keys
+        total = 0
+        while True:
+            n = int(
+                await self._run(
+                    script("drain"),
+                    [k.wait, k.prioritized, k.delayed, k.events],
+                    [self.base, 1000, "1" if delayed else "0", self.max_events],
+                )
+            )
+            total += n
+            if n == 0:
+                return total
+
+    async def clean(self, grace: Seconds = 0, limit: int = 1000, state: str = "completed") -> list[str]:
+        """Remove up to `limit` jobs of `state` older than `grace` seconds. Returns their ids."""
+        k = self.keys
+        kinds = {
+            "completed": (k.completed, "zset-finished"),
+            "failed": (k.failed, "zset-finished"),
+            "delayed": (k.delayed, "zset"),
+            "prioritized": (k.prioritized, "zset"),
+            "waiting": (k.wait, "list"),
+            "paused": (k.wait, "list"),
+        }
+        if state not in kinds:
+            raise ValueError(
+                f"clean() takes a state among {', '.join(kinds)} (active jobs are never cleaned)"
+            )
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        key, kind = kinds[state]
+        cutoff = now_ms() - to_ms(grace, field="grace")
+        ids = await self._run(
+            script("cleanJobs"), [key, k.events], [self.base, cutoff, limit, kind, self.max_events]
+        )
+        return [_text(x) for x in ids]
+
+    async def obliterate(self, *, force: bool = False) -> int:
+        """Delete the queue and all its jobs. Refuses while jobs are active unless `force`.
+
+        The queue is paused first so no worker takes a job while keys are deleted. Returns keys deleted.
+        """
+        await self.pause()
+        if not force and await self.client.zcard(self.keys.active):
+            await self.resume()
+            raise RuntimeError(f"queue {self.name!r} has active jobs; wait for them or pass force=True")
+        deleted = 0
+        batch: list[Any] = []
+        async for key in self.client.scan_iter(match=_escape_glob(self.keys.base) + ":*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += await self.client.unlink(*batch)
+                batch = []
+        if batch:
+            deleted += await self.client.unlink(*batch)
+        return deleted
+
+    # -- waiting for results ----------------------------------------------------------------------------
+
+    async def wait_for_job(self, job_id: str, timeout: float | None = None) -> Any:
+        """Result of a job once it has finished (see `Job.wait_until_finished`)."""
+        if self._waiter is None:
+            self._waiter = JobWaiter(self)
+        fut = await self._waiter.register(job_id)
+        try:
+            job = await self.get_job(job_id)
+            if job is not None:
+                state = await self.get_job_state(job_id)
+                if state in FINISHED_STATES:
+                    if state == JobState.COMPLETED:
+                        return job.return_value
+                    raise JobFailedError(job_id, job.failed_reason)
+            elif not fut.done():
+                # Gone: removed, or finished with remove_on_* and the event already passed.
+                raise LookupError(f"job {job_id} does not exist in queue {self.name!r}")
+            async with asyncio.timeout(None if timeout is None else to_seconds(timeout, field="timeout")):
+                return await fut
+        finally:
+            self._waiter.unregister(job_id, fut)
+
+
+def _reverse_range(n: int, start: int, end: int) -> tuple[int, int]:
+    """Map [start, end] counted from the right end of a list of length n to LRANGE indexes."""
+    if end < 0:
+        end = n + end
+    end = min(end, n - 1)
+    return n - 1 - end, n - 1 - start
+
+
+def _escape_glob(s: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in s)
+
+
+def _default_prefix() -> str:
+    try:
+        from framework.settings import get_settings
+
+        return get_settings().prefix or DEFAULT_PREFIX
+    except ImportError:  # pragma: no cover - settings always ship with the package
+        return DEFAULT_PREFIX

@@ -1,0 +1,67 @@
+"""Loads the Lua scripts (one `.lua` file per atomic state change) and calls them by SHA.
+
+A script may pull in shared Lua from `lua/includes/` with a line `--- @include "name"`. The key count is
+part of each file name (`addJob-8.lua`), as in BullMQ, and is checked at call time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+LUA_DIR = Path(__file__).with_name("lua")
+_INCLUDE = re.compile(r'^--- @include "([\w-]+)"\s*$', re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class LuaScript:
+    """One loaded script: its name, key count, source (includes resolved) and SHA1."""
+
+    name: str
+    num_keys: int
+    source: str
+    sha: str
+
+    async def __call__(self, client: Redis, keys: list[str], args: list[Any]) -> Any:
+        if len(keys) != self.num_keys:  # a programming error in nestq, never user input
+            raise AssertionError(f"{self.name} takes {self.num_keys} keys, got {len(keys)}")
+        try:
+            return await client.execute_command("EVALSHA", self.sha, self.num_keys, *keys, *args)
+        except NoScriptError:
+            # The server restarted or SCRIPT FLUSH ran: load it again, once.
+            await client.execute_command("SCRIPT", "LOAD", self.source)
+            return await client.execute_command("EVALSHA", self.sha, self.num_keys, *keys, *args)
+
+
+def _resolve_includes(source: str, seen: set[str]) -> str:
+    def include(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in seen:
+            return ""
+        seen.add(name)
+        return _resolve_includes((LUA_DIR / "includes" / f"{name}.lua").read_text(), seen)
+
+    return _INCLUDE.sub(include, source)
+
+
+@cache
+def load_scripts() -> dict[str, LuaScript]:
+    """All scripts by name (the file name without the key count), read once per process."""
+    scripts: dict[str, LuaScript] = {}
+    for path in sorted(LUA_DIR.glob("*.lua")):
+        name, _, keys = path.stem.rpartition("-")
+        source = _resolve_includes(path.read_text(), set())
+        sha = hashlib.sha1(source.encode()).hexdigest()
+        scripts[name] = LuaScript(name=name, num_keys=int(keys), source=source, sha=sha)
+    return scripts
+
+
+def script(name: str) -> LuaScript:
+    return load_scripts()[name]

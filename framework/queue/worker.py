@@ -1,0 +1,767 @@
+"""Worker: takes jobs from one queue and runs a handler on them, `concurrency` at a time.
+
+How it talks to Redis (few round trips, no polling):
+- a *fetcher* takes jobs when slots are free and, when the queue has nothing ready, blocks on the queue's
+  marker (BZPOPMIN) until a job is added or the next delayed job falls due;
+- a *finisher* sends every finished job of the moment in one `moveToFinished` call, which also takes as
+  many new jobs as slots were freed: under load, one round trip completes a batch and refills it;
+- a *lock keeper* renews the locks of all active jobs in one call every lock_duration / 2;
+- a *stall checker* moves jobs of dead workers back to waiting (once per interval for the whole queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from framework.connection import Connection, clone_redis, create_redis
+from framework.errors import CorruptJobError, InvalidJobDataError, JobTimeoutError, UnrecoverableError
+from framework.queue import serialization
+from framework.queue.backoff import Backoff, BackoffStrategy
+from framework.queue.durations import Seconds, to_seconds
+from framework.queue.job import Job
+from framework.queue.options import (
+    DEFAULT_KEEP_COMPLETED,
+    DEFAULT_KEEP_FAILED,
+    KeepJobs,
+    RateLimit,
+    keep_for,
+)
+from framework.queue.queue import Queue, hash_to_dict, now_ms
+from framework.queue.scripts import script
+
+log = structlog.get_logger("nestq.worker")
+
+Handler = Callable[[Job[Any]], Any]
+WORKER_EVENTS = ("active", "progress", "completed", "failed", "stalled", "error", "drained")
+_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+MAX_STACKTRACES = 10
+
+
+class _Finished:
+    """A job whose handler returned or raised, waiting to be reported in the next batch."""
+
+    __slots__ = ("delay_ms", "error", "job", "keep", "kind", "result", "stack", "value")
+
+    def __init__(
+        self,
+        job: Job[Any],
+        kind: str,
+        value: str,
+        stack: str,
+        keep: tuple[int, int],
+        delay_ms: int = 0,
+        result: Any = None,
+        error: BaseException | None = None,
+    ) -> None:
+        self.job = job
+        self.kind = kind
+        self.value = value
+        self.stack = stack
+        self.keep = keep
+        self.delay_ms = delay_ms
+        self.result = result
+        self.error = error
+
+
+def _keep(raw: Any, default: KeepJobs) -> tuple[int, int]:
+    if isinstance(raw, dict):
+        raw = KeepJobs.model_validate(raw)
+    return keep_for(raw, default)
+
+
+class Worker:
+    """Consumes one queue.
+
+    Args:
+        name: queue name.
+        handler: `async def handler(job)` or plain `def handler(job)` (run in a thread); its return value
+            (JSON) becomes the job's result; raising fails the attempt (retried per the job's attempts and
+            backoff; `UnrecoverableError` fails at once).
+        connection, prefix: as for `Queue`.
+        concurrency: jobs run at the same time.
+        lock_duration: seconds a job's lock lives without renewal (renewed every lock_duration / 2).
+        stalled_interval: seconds between stall checks (for the whole queue).
+        max_stalled_count: times a job may stall (its worker died) before it is failed.
+        limiter: `RateLimit(max=, duration=)` shared by every worker of the queue.
+        drain_delay: longest single block on an empty queue, in seconds.
+        backoff_strategies: named custom backoff strategies for `Backoff.custom(name)`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        connection: Connection = None,
+        prefix: str | None = None,
+        concurrency: int = 1,
+        lock_duration: Seconds = 30.0,
+        stalled_interval: Seconds = 30.0,
+        max_stalled_count: int = 1,
+        limiter: RateLimit | None = None,
+        drain_delay: Seconds = 5.0,
+        backoff_strategies: dict[str, BackoffStrategy] | None = None,
+        default_job_options: Any = None,
+        max_events: int = 10_000,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if max_stalled_count < 0:
+            raise ValueError("max_stalled_count must be >= 0")
+        self.name = name
+        self.handler = handler
+        self.concurrency = concurrency
+        self.lock_ms = int(to_seconds(lock_duration, field="lock_duration") * 1000)
+        if self.lock_ms < 1000:
+            raise ValueError("lock_duration must be at least 1 second")
+        self.stalled_interval = to_seconds(stalled_interval, field="stalled_interval")
+        self.max_stalled_count = max_stalled_count
+        self.limiter = limiter
+        self.drain_delay = max(to_seconds(drain_delay, field="drain_delay"), 0.05)
+        self.backoff_strategies = backoff_strategies or {}
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._connection = connection
+        self._prefix = prefix
+        self._default_job_options = default_job_options
+        self._max_events = max_events
+        self._is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+            getattr(handler, "__call__", None)  # noqa: B004 - callable objects with async __call__
+        )
+        self._listeners: dict[str, list[Callable[..., Any]]] = {e: [] for e in WORKER_EVENTS}
+        self._queue: Queue | None = None
+        self._client: Redis | None = None
+        self._bclient: Redis | None = None
+        self._owns_client = False
+        # Job bookkeeping: `_active` holds every job we hold a lock for (running or waiting to be reported).
+        self._active: dict[str, Job[Any]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running = 0
+        self._reserved = 0
+        self._finished: list[_Finished] = []
+        self._finished_event = asyncio.Event()
+        self._fetch_event = asyncio.Event()
+        self._idle_event = asyncio.Event()
+        self._hook_tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._burst = False
+        self._burst_delayed = False
+        self._blocking = False
+        self._loops: list[asyncio.Task[None]] = []
+        self._fetcher: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+        self._close_event = asyncio.Event()
+        self._started = False
+        self._outage_since: float | None = None
+        self._drained_emitted = False
+
+    # -- events ---------------------------------------------------------------------------------------
+
+    def on(self, event: str, callback: Callable[..., Any]) -> None:
+        """Call `callback` on a worker-local event.
+
+        Events and arguments: active(job), progress(job, progress), completed(job, result),
+        failed(job, error), stalled(job), error(exc), drained(). Sync or async; an exception in a
+        callback is logged and changes nothing else.
+        """
+        if event not in self._listeners:
+            raise ValueError(f"unknown worker event {event!r}; events are {', '.join(WORKER_EVENTS)}")
+        self._listeners[event].append(callback)
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for cb in self._listeners[event]:
+            try:
+                res = cb(*args)
+                if inspect.isawaitable(res):
+                    task = asyncio.ensure_future(self._await_hook(event, res))
+                    self._hook_tasks.add(task)
+                    task.add_done_callback(self._hook_tasks.discard)
+            except Exception:
+                log.exception("worker hook raised; ignored", hook=event, queue=self.name)
+
+    async def _await_hook(self, event: str, awaitable: Awaitable[Any]) -> None:
+        try:
+            await awaitable
+        except Exception:
+            log.exception("worker hook raised; ignored", hook=event, queue=self.name)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    @property
+    def queue(self) -> Queue:
+        if self._queue is None:
+            raise RuntimeError("the worker is not running")
+        return self._queue
+
+    @property
+    def is_running(self) -> bool:
+        return self._started and not self._stopped.is_set()
+
+    def _connect(self) -> None:
+        if self._client is None:
+            self._client, self._owns_client = create_redis(self._connection)
+            self._bclient = clone_redis(self._client)
+            self._queue = Queue(
+                self.name,
+                connection=self._client,
+                prefix=self._prefix,
+                default_job_options=self._default_job_options,
+                max_events=self._max_events,
+            )
+            self._queue._progress_listener = self._on_progress
+
+    def _on_progress(self, job: Job[Any], progress: Any) -> None:
+        self._emit("progress", job, progress)
+
+    async def run(self) -> None:
+        """Process jobs until `close()` is called."""
+        if self._started:
+            raise RuntimeError("a Worker runs once; create a new one")
+        self._started = True
+        self._connect()
+        log.info("worker started", queue=self.name, worker=self.id, concurrency=self.concurrency)
+        self._loops = [
+            asyncio.create_task(self._finish_loop(), name=f"nestq-finisher-{self.name}"),
+            asyncio.create_task(self._lock_loop(), name=f"nestq-locks-{self.name}"),
+            asyncio.create_task(self._stall_loop(), name=f"nestq-stalls-{self.name}"),
+        ]
+        self._fetcher = asyncio.create_task(self._fetch_loop(), name=f"nestq-fetcher-{self.name}")
+        try:
+            await self._fetcher
+            # Fetching has stopped: let the running jobs finish and their results land.
+            await self._wait_idle()
+        finally:
+            await self._shutdown()
+
+    async def run_until_drained(self, *, include_delayed: bool = False) -> None:
+        """Burst mode: process what is there, return once nothing is ready or running.
+
+        With `include_delayed`, also wait for delayed jobs (retries in backoff) to fall due and run.
+        """
+        self._burst = True
+        self._burst_delayed = include_delayed
+        await self.run()
+
+    async def close(self, timeout: float | None = None) -> None:
+        """Stop taking jobs, let active ones finish (up to `timeout` s), hand the rest back to waiting."""
+        if self._closing:
+            await self._stopped.wait()
+            return
+        self._closing = True
+        self._close_event.set()
+        self._fetch_event.set()
+        self._finished_event.set()
+        if self._fetcher is not None and self._blocking:
+            self._fetcher.cancel()
+        if not self._started:
+            self._stopped.set()
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wait_idle()
+        except TimeoutError:
+            log.warning(
+                "grace period over; handing unfinished jobs back", queue=self.name, jobs=list(self._tasks)
+            )
+            for task in list(self._tasks.values()):
+                task.cancel()
+        await self._stopped.wait()
+
+    async def _wait_idle(self) -> None:
+        while self._running or self._finished or self._reserved:
+            self._idle_event.clear()
+            await self._idle_event.wait()
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        self._finished_event.set()
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        # Jobs still locked by us (cancelled mid-run): hand them straight back, no waiting for a lock TTL.
+        if self._tasks:
+            for task in list(self._tasks.values()):
+                task.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._finished:
+            with contextlib.suppress(Exception):
+                await self._flush(self._take_finished(), 0)
+        if self._active:
+            await self._release(list(self._active.values()))
+        if self._hook_tasks:
+            await asyncio.gather(*self._hook_tasks, return_exceptions=True)
+        if self._queue is not None:
+            await self._queue.close()
+        if self._bclient is not None:
+            await self._bclient.aclose()
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+        log.info("worker stopped", queue=self.name, worker=self.id)
+        self._stopped.set()
+
+    async def _release(self, jobs: list[Job[Any]]) -> None:
+        k = self.queue.keys
+        args: list[Any] = [self.queue.base, self._max_events]
+        for job in jobs:
+            args += [job.id, job.token or ""]
+        try:
+            n = await script("releaseJobs")(
+                self._client_or_raise(), [k.active, k.wait, k.events, k.marker], args
+            )
+            log.info(
+                "handed unfinished jobs back to waiting", queue=self.name, count=n, jobs=[j.id for j in jobs]
+            )
+        except Exception as exc:
+            log.warning(
+                "could not hand jobs back; the stall check will recover them",
+                queue=self.name,
+                error=str(exc),
+                jobs=[j.id for j in jobs],
+            )
+        self._active.clear()
+
+    def _client_or_raise(self) -> Redis:
+        if self._client is None:
+            raise RuntimeError("the worker is not connected")
+        return self._client
+
+    # -- fetching -------------------------------------------------------------------------------------
+
+    def _free_slots(self) -> int:
+        return self.concurrency - self._running - self._reserved
+
+    async def _fetch_loop(self) -> None:
+        q = self.queue
+        k = q.keys
+        keys = [
+            k.wait,
+            k.active,
+            k.prioritized,
+            k.delayed,
+            k.meta,
+            k.events,
+            k.marker,
+            k.limiter,
+            k.priority_counter,
+        ]
+        lim_max = self.limiter.max if self.limiter else 0
+        lim_ms = int(self.limiter.duration * 1000) if self.limiter else 0
+        lua = script("moveToActive")
+        self._fetch_event.set()
+        while not self._closing:
+            await self._fetch_event.wait()
+            self._fetch_event.clear()
+            if self._closing:
+                break
+            want = self._free_slots()
+            if want <= 0:
+                continue
+            self._reserved += want
+            try:
+                jobs, next_due, limited = await lua(
+                    self._client_or_raise(),
+                    keys,
+                    [q.base, self.id, self.lock_ms, now_ms(), want, self._max_events, lim_max, lim_ms],
+                )
+                self._connection_ok()
+            except _CONNECTION_ERRORS as exc:
+                self._reserved -= want
+                await self._connection_lost(exc)
+                self._fetch_event.set()
+                continue
+            except RedisError as exc:
+                self._reserved -= want
+                log.exception("fetching jobs failed", queue=self.name)
+                self._emit("error", exc)
+                await asyncio.sleep(1)
+                self._fetch_event.set()
+                continue
+            self._reserved -= want
+            self._start_jobs(jobs)
+            if len(jobs) >= want:
+                # Every slot is busy; the finisher refills them as jobs complete.
+                continue
+            if limited > 0:
+                await self._sleep(limited / 1000)
+                self._fetch_event.set()
+                continue
+            if jobs:
+                self._fetch_event.set()
+                continue
+            # Nothing ready to run.
+            if self._burst:
+                if self._running or self._finished or self._reserved:
+                    # In-flight jobs may still add retries: let them land, then look again.
+                    await self._wait_idle()
+                    self._fetch_event.set()
+                    continue
+                if not (self._burst_delayed and next_due >= 0):
+                    break
+            if not self._running and not self._finished and not self._drained_emitted:
+                self._drained_emitted = True
+                self._emit("drained")
+            await self._block(next_due)
+            self._fetch_event.set()
+
+    async def _block(self, next_due: int) -> None:
+        timeout = self.drain_delay
+        if next_due >= 0:
+            timeout = min(timeout, max((next_due - now_ms()) / 1000, 0.0))
+        if timeout <= 0 or self._closing:
+            return
+        # No await between this check and setting _blocking: close() either sees _blocking and cancels
+        # the call, or we see _closing here.
+        self._blocking = True
+        try:
+            assert self._bclient is not None
+            await self._bclient.bzpopmin(self.queue.keys.marker, timeout=max(timeout, 0.001))
+            self._connection_ok()
+        except asyncio.CancelledError:
+            if self._closing:
+                return
+            raise
+        except _CONNECTION_ERRORS as exc:
+            await self._connection_lost(exc)
+        finally:
+            self._blocking = False
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when the worker is closed."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._close_event.wait()
+
+    def _start_jobs(self, jobs: list[Any]) -> None:
+        if jobs:
+            self._drained_emitted = False
+        for entry in jobs:
+            job_id = entry[0].decode() if isinstance(entry[0], bytes) else entry[0]
+            token = entry[1].decode() if isinstance(entry[1], bytes) else entry[1]
+            self._running += 1
+            self._tasks[job_id] = asyncio.create_task(self._process(job_id, token, entry[2]))
+
+    # -- running a job --------------------------------------------------------------------------------
+
+    async def _process(self, job_id: str, token: str, flat: list[Any]) -> None:
+        finished: _Finished | None = None
+        job: Job[Any]
+        try:
+            try:
+                job = Job.from_hash(self._queue, job_id, hash_to_dict(flat))
+            except CorruptJobError as exc:
+                job = Job(self._queue, job_id, "?", None)
+                job.token = token
+                self._active[job_id] = job
+                log.error("corrupt job failed", queue=self.name, job_id=job_id, error=str(exc))
+                finished = self._failure(job, exc, retry=False)
+                return
+            job.token = token
+            self._active[job_id] = job
+            structlog.contextvars.bind_contextvars(
+                queue=self.name, job_id=job_id, job_name=job.name, attempt=job.attempts_made + 1
+            )
+            self._emit("active", job)
+            finished = await self._execute(job)
+        except asyncio.CancelledError:
+            # Shutdown past its grace period: the job goes back to waiting (see _shutdown).
+            finished = None
+            raise
+        finally:
+            self._tasks.pop(job_id, None)
+            self._running -= 1
+            if finished is not None:
+                self._finished.append(finished)
+                self._finished_event.set()
+            self._idle_event.set()
+
+    async def _execute(self, job: Job[Any]) -> _Finished:
+        raw = job.raw_opts
+        timeout = raw.get("timeout")
+        try:
+            if timeout:
+                try:
+                    async with asyncio.timeout(timeout):
+                        result = await self._call(job)
+                except TimeoutError:
+                    raise JobTimeoutError(
+                        f"job exceeded its timeout of {timeout} s and was cancelled"
+                    ) from None
+            else:
+                result = await self._call(job)
+            try:
+                value = serialization.dumps(result, what="return value")
+            except InvalidJobDataError as exc:
+                return self._failure(job, exc, retry=False)
+            return _Finished(
+                job,
+                "completed",
+                value,
+                "",
+                _keep(raw.get("remove_on_complete"), DEFAULT_KEEP_COMPLETED),
+                result=result,
+            )
+        except UnrecoverableError as exc:
+            return self._failure(job, exc, retry=False)
+        except Exception as exc:
+            return self._failure(job, exc, retry=True)
+
+    async def _call(self, job: Job[Any]) -> Any:
+        if self._is_async:
+            return await self.handler(job)
+        # Plain functions run in a thread (contextvars copied), so they never block the event loop.
+        result = await asyncio.to_thread(self.handler, job)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    def _failure(self, job: Job[Any], exc: BaseException, *, retry: bool) -> _Finished:
+        raw = job.raw_opts
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        stack = ([*job.stacktrace, "".join(traceback.format_exception(exc))])[-MAX_STACKTRACES:]
+        attempts = int(raw.get("attempts", 1))
+        if retry and job.attempts_made + 1 < attempts:
+            delay = 0.0
+            backoff_raw = raw.get("backoff")
+            if backoff_raw:
+                try:
+                    delay = Backoff.model_validate(backoff_raw).compute(
+                        job.attempts_made + 1, exc, job, self.backoff_strategies
+                    )
+                except Exception as bexc:
+                    log.error("backoff strategy failed; retrying without delay", error=str(bexc))
+            log.info("job failed; will retry", reason=reason, delay=round(delay, 3))
+            return _Finished(
+                job,
+                "retry",
+                reason,
+                serialization.dumps(stack),
+                (-1, 0),
+                delay_ms=int(delay * 1000),
+                error=exc,
+            )
+        log.info("job failed", reason=reason)
+        return _Finished(
+            job,
+            "failed",
+            reason,
+            serialization.dumps(stack),
+            _keep(raw.get("remove_on_fail"), DEFAULT_KEEP_FAILED),
+            error=exc,
+        )
+
+    # -- reporting finished jobs ----------------------------------------------------------------------
+
+    def _take_finished(self) -> list[_Finished]:
+        batch, self._finished = self._finished, []
+        return batch
+
+    async def _finish_loop(self) -> None:
+        while True:
+            await self._finished_event.wait()
+            self._finished_event.clear()
+            if not self._finished:
+                if self._closing and not self._running:
+                    self._idle_event.set()
+                continue
+            batch = self._take_finished()
+            want = 0 if self._closing else max(self._free_slots(), 0)
+            self._reserved += want
+            try:
+                jobs = await self._flush(batch, want)
+            except _CONNECTION_ERRORS as exc:
+                # Keep the results: they are reported once Redis is back.
+                self._reserved -= want
+                self._finished[:0] = batch
+                await self._connection_lost(exc)
+                self._finished_event.set()
+                continue
+            except Exception as exc:
+                self._reserved -= want
+                self._finished[:0] = batch
+                log.exception("reporting finished jobs failed; will retry", queue=self.name)
+                self._emit("error", exc)
+                await asyncio.sleep(1)
+                self._finished_event.set()
+                continue
+            self._reserved -= want
+            self._start_jobs(jobs)
+            if len(jobs) < want:
+                self._fetch_event.set()
+            self._idle_event.set()
+
+    async def _flush(self, batch: list[_Finished], want: int) -> list[Any]:
+        q = self.queue
+        k = q.keys
+        lim_max = self.limiter.max if self.limiter else 0
+        lim_ms = int(self.limiter.duration * 1000) if self.limiter else 0
+        args: list[Any] = [
+            q.base,
+            self.id,
+            self.lock_ms,
+            now_ms(),
+            want,
+            self._max_events,
+            lim_max,
+            lim_ms,
+            len(batch),
+        ]
+        for f in batch:
+            args += [f.job.id, f.job.token or "", f.kind, f.value, f.stack, f.keep[0], f.keep[1], f.delay_ms]
+        results, jobs, _next_due, _limited = await script("moveToFinished")(
+            self._client_or_raise(),
+            [
+                k.wait,
+                k.active,
+                k.prioritized,
+                k.delayed,
+                k.meta,
+                k.events,
+                k.marker,
+                k.limiter,
+                k.priority_counter,
+                k.completed,
+                k.failed,
+            ],
+            args,
+        )
+        self._connection_ok()
+        for f, res in zip(batch, results, strict=True):
+            self._active.pop(f.job.id, None)
+            job = f.job
+            if res != 1:
+                log.warning(
+                    "job result discarded: the lock was lost (another worker may run it again)"
+                    if res == 0
+                    else "job result discarded: the job no longer exists",
+                    queue=self.name,
+                    job_id=job.id,
+                    job_name=job.name,
+                )
+                continue
+            job.attempts_made += 1
+            if f.kind == "completed":
+                job.return_value = f.result
+                self._emit_for(job, "completed", job, f.result)
+            else:
+                job.failed_reason = f.value
+                self._emit_for(job, "failed", job, f.error)
+        return list(jobs)
+
+    def _emit_for(self, job: Job[Any], event: str, *args: Any) -> None:
+        with structlog.contextvars.bound_contextvars(
+            queue=self.name, job_id=job.id, job_name=job.name, attempt=job.attempts_made
+        ):
+            self._emit(event, *args)
+
+    # -- locks and stalls -----------------------------------------------------------------------------
+
+    async def _lock_loop(self) -> None:
+        interval = self.lock_ms / 2000
+        lua = script("extendLocks")
+        while True:
+            await asyncio.sleep(interval)
+            if not self._active:
+                continue
+            jobs = list(self._active.values())
+            args: list[Any] = [self.queue.base, self.lock_ms]
+            for job in jobs:
+                args += [job.id, job.token or ""]
+            try:
+                lost = await lua(self._client_or_raise(), [self.queue.keys.active], args)
+            except _CONNECTION_ERRORS as exc:
+                await self._connection_lost(exc)
+                continue
+            except RedisError as exc:
+                log.exception("renewing locks failed", queue=self.name)
+                self._emit("error", exc)
+                continue
+            for job_id in lost:
+                jid = job_id.decode() if isinstance(job_id, bytes) else job_id
+                log.warning(
+                    "lost the lock of a running job; its result will be discarded",
+                    queue=self.name,
+                    job_id=jid,
+                )
+
+    async def _stall_loop(self) -> None:
+        lua = script("moveStalledJobsToWait")
+        k = self.queue.keys
+        keep_count, keep_age = keep_for(None, DEFAULT_KEEP_FAILED)
+        while True:
+            try:
+                res = await lua(
+                    self._client_or_raise(),
+                    [
+                        k.active,
+                        k.wait,
+                        k.prioritized,
+                        k.priority_counter,
+                        k.failed,
+                        k.stalled_check,
+                        k.events,
+                        k.marker,
+                    ],
+                    [
+                        self.queue.base,
+                        now_ms(),
+                        self.max_stalled_count,
+                        int(self.stalled_interval * 1000),
+                        self._max_events,
+                        keep_count,
+                        keep_age,
+                    ],
+                )
+                if res:
+                    stalled, failed = res
+                    for raw_id in list(stalled) + list(failed):
+                        jid = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+                        log.warning(
+                            "stalled job recovered",
+                            queue=self.name,
+                            job_id=jid,
+                            outcome="failed" if raw_id in failed else "moved back to waiting",
+                        )
+                        job = await self.queue.get_job(jid)
+                        if job is not None:
+                            self._emit_for(job, "stalled", job)
+            except _CONNECTION_ERRORS as exc:
+                await self._connection_lost(exc)
+            except RedisError as exc:
+                log.exception("stall check failed", queue=self.name)
+                self._emit("error", exc)
+            await asyncio.sleep(self.stalled_interval)
+
+    # -- outages --------------------------------------------------------------------------------------
+
+    async def _connection_lost(self, exc: BaseException) -> None:
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.warning("redis unreachable; retrying until it is back", queue=self.name, error=str(exc))
+            self._emit("error", exc)
+        waited = time.monotonic() - self._outage_since
+        await asyncio.sleep(min(0.1 * (2 ** min(waited, 6)), 5.0))
+
+    def _connection_ok(self) -> None:
+        if self._outage_since is not None:
+            log.info(
+                "redis reachable again; worker resumed",
+                queue=self.name,
+                outage_seconds=round(time.monotonic() - self._outage_since, 1),
+            )
+            self._outage_since = None

@@ -1,0 +1,47 @@
+"""Shared fixtures: a real Redis-protocol server and one key prefix per test.
+
+The server is `NESTQ_REDIS_URL` when set (CI runs the integration suite against the machine's Redis 7
+that way), else an embedded Valkey started once per test session in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the server the integration tests talk to."""
+    url = os.environ.get("NESTQ_REDIS_URL")
+    if url:
+        yield url
+        return
+    from framework.embedded import EmbeddedServer
+
+    folder: Path = tmp_path_factory.mktemp("embedded")
+    server = EmbeddedServer(folder)
+    yield server.ensure_running()
+    server.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix no other test uses, so tests never see each other's keys."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def redis(redis_url: str, prefix: str) -> AsyncIterator[aioredis.Redis]:
+    """A raw client for assertions on keys; deletes this test's keys at teardown."""
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    keys = [k async for k in client.scan_iter(match=f"{{{prefix}:*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
