@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from framework.queue.backoff import Backoff
 from framework.queue.durations import DurationField
 
+# A job's hash is `{prefix:queue}:<id>`: these ids would collide with the queue's own keys (see keys.py).
+RESERVED_JOB_IDS = frozenset(
+    {"wait", "paused", "prioritized", "delayed", "active", "completed", "failed", "meta", "id", "pc", "events",
+     "marker", "stalled-check", "limiter", "cancelled", "schedulers", "scheduler"}
+)
 MAX_PRIORITY = 2**21  # as in BullMQ: priority and a per-priority counter share one zset score
 
 
@@ -124,6 +129,8 @@ class JobOptions(BaseModel):
             )
         if ":" in v:
             raise ValueError(f"job_id {v!r} contains ':', which is reserved for Redis key names")
+        if v in RESERVED_JOB_IDS:
+            raise ValueError(f"job_id {v!r} is the name of one of the queue's own keys; pick another id")
         return v
 
 
