@@ -27,3 +27,28 @@ from framework.queue import (
 )
 
 # --- module system exports (framework.di) go below this line ---
+from framework.di import (
+    Application,
+    ApplicationContext,
+    Module,
+    ProviderSpec,
+    QueueConfig,
+    QueueModule,
+    QueueRegistry,
+    QueueSpec,
+    QueueToken,
+    inject,
+    inject_queue,
+    on_active,
+    on_completed,
+    on_drained,
+    on_error,
+    on_failed,
+    on_progress,
+    on_queue_event,
+    on_stalled,
+    process,
+    processor,
+    provide,
+    queue_events_listener,
+)

@@ -1,0 +1,26 @@
+"""The composition root: `nestq run container:AppModule`.
+
+The connection comes from the settings (`NESTQ_REDIS_URL`, else the embedded server); the default
+job options are the ones every queue starts from (each job may override them at `add()`).
+"""
+
+from __future__ import annotations
+
+from framework.di import Module, QueueModule
+from framework.queue import Backoff, JobOptions
+
+DEFAULT_JOB_OPTIONS = JobOptions(
+    attempts=3,
+    backoff=Backoff.exponential(1.0),
+    remove_on_complete=1000,
+    remove_on_fail=5000,
+)
+
+
+class AppModule(Module):
+    """Every queue of the application; the services' modules are added to `imports` as they land."""
+
+    imports = [
+        QueueModule.for_root(default_job_options=DEFAULT_JOB_OPTIONS),
+        QueueModule.register_queue("email", "reports", "notifications", "maintenance"),
+    ]
