@@ -509,14 +509,15 @@ class Queue:
             self._waiter = JobWaiter(self)
         fut = await self._waiter.register(job_id)
         try:
-            job = await self.get_job(job_id)
-            if job is not None:
-                state = await self.get_job_state(job_id)
-                if state in FINISHED_STATES:
+            # The stream position is pinned before this check, so an end after it reaches the future.
+            state = await self.get_job_state(job_id)
+            if state in FINISHED_STATES:
+                job = await self.get_job(job_id)
+                if job is not None:
                     if state == JobState.COMPLETED:
                         return job.return_value
                     raise JobFailedError(job_id, job.failed_reason)
-            elif not fut.done():
+            if state == JobState.UNKNOWN and not fut.done():
                 # Gone: removed, or finished with remove_on_* and the event already passed.
                 raise LookupError(f"job {job_id} does not exist in queue {self.name!r}")
             async with asyncio.timeout(None if timeout is None else to_seconds(timeout, field="timeout")):
