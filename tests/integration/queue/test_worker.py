@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 
@@ -181,7 +182,7 @@ class TestRetries:
 
         await make_worker(handler, start=False).run_until_drained(include_delayed=True)
         assert len(starts) == 3
-        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
         assert all(0.29 <= g <= 0.45 for g in gaps), gaps
         assert (await q.get_job(job.id)).attempts_made == 3  # type: ignore[union-attr]
 
@@ -196,7 +197,7 @@ class TestRetries:
             raise RuntimeError("again")
 
         await make_worker(handler, start=False).run_until_drained(include_delayed=True)
-        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
         assert 0.19 <= gaps[0] <= 0.35, gaps
         assert 0.39 <= gaps[1] <= 0.55, gaps
 
