@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from framework.connection import Connection, create_redis
-from framework.errors import JobFailedError
+from framework.errors import CorruptJobError, JobFailedError
 from framework.queue import serialization
 from framework.queue.durations import Seconds, to_ms, to_seconds
 from framework.queue.job import FINISHED_STATES, Job, JobState
@@ -327,7 +327,13 @@ class Queue:
         for job_id, fields in zip(ids, await pipe.execute(), strict=True):
             if fields:
                 fields = {_text(k): v for k, v in fields.items()}
-                out.append(Job.from_hash(self, job_id, fields))
+                try:
+                    out.append(Job.from_hash(self, job_id, fields))
+                except CorruptJobError as exc:
+                    # One hand-edited hash must not break a listing (the dashboard): show it, say why.
+                    placeholder: Job[Any] = Job(self, job_id, _text(fields.get("name", "?")), None)
+                    placeholder.failed_reason = str(exc)
+                    out.append(placeholder)
         return out
 
     # -- job operations ---------------------------------------------------------------------------------
