@@ -12,8 +12,25 @@ from framework.queue.durations import DurationField
 
 # A job's hash is `{prefix:queue}:<id>`: these ids would collide with the queue's own keys (see keys.py).
 RESERVED_JOB_IDS = frozenset(
-    {"wait", "paused", "prioritized", "delayed", "active", "completed", "failed", "meta", "id", "pc", "events",
-     "marker", "stalled-check", "limiter", "cancelled", "schedulers", "scheduler"}
+    {
+        "wait",
+        "paused",
+        "prioritized",
+        "delayed",
+        "active",
+        "completed",
+        "failed",
+        "meta",
+        "id",
+        "pc",
+        "events",
+        "marker",
+        "stalled-check",
+        "limiter",
+        "cancelled",
+        "schedulers",
+        "scheduler",
+    }
 )
 MAX_PRIORITY = 2**21  # as in BullMQ: priority and a per-priority counter share one zset score
 
