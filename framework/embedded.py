@@ -212,9 +212,13 @@ class EmbeddedServer:
 
     def _unregister_user(self) -> None:
         if self._users_fd is not None:
-            os.close(self._users_fd)
-            self._users_fd = None
+            self._release_users_lock()
             atexit.unregister(self._at_exit)
+
+    def _release_users_lock(self) -> None:
+        if self._users_fd is not None:
+            os.close(self._users_fd)  # drops our shared hold
+            self._users_fd = None
 
     def _is_sole_user(self) -> bool:
         # Called with our own hold released: an exclusive lock succeeds only if nobody else holds one.
@@ -378,7 +382,7 @@ class EmbeddedServer:
         if not self.folder.exists():
             return  # removed under us (a test's temporary folder): nothing left to stop
         with self._lock, self._folder_lock(timeout=5.0):
-            self._unregister_user()
+            self._release_users_lock()
             if not self._is_sole_user():
                 return
             state = self._read_state()

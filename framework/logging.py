@@ -14,7 +14,7 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.types import EventDict, ExcInfo, Processor, WrappedLogger
 
-from framework.settings import get_settings, redact_url
+from framework.settings import get_settings, normalize_log_level, redact_url
 
 __all__ = ["configure_logging", "get_logger", "redact_secrets"]
 
@@ -99,11 +99,7 @@ def configure_logging(format: LogFormat | None = None, level: str | int | None =
     if format not in ("console", "json"):
         raise ValueError(f"log format must be 'console' or 'json', got {format!r}")
     if isinstance(level, str):
-        name = "WARNING" if level.strip().upper() == "WARN" else level.strip().upper()
-        number = logging.getLevelNamesMapping().get(name)
-        if number is None:
-            raise ValueError(f"unknown log level {level!r}")
-        level = number
+        level = logging.getLevelNamesMapping()[normalize_log_level(level)]
 
     timestamper = (
         structlog.processors.TimeStamper(fmt="iso", utc=True)

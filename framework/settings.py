@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_serializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DashboardSettings", "Settings", "get_settings", "redact_url"]
+__all__ = ["DashboardSettings", "Settings", "get_settings", "normalize_log_level", "redact_url"]
 
 REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -42,6 +42,19 @@ def redact_url(url: str) -> str:
         return url
     url = _USERINFO_PASSWORD.sub(r"\g<head>***", url)
     return _QUERY_PASSWORD.sub(r"\g<head>***", url)
+
+
+def normalize_log_level(value: str) -> str:
+    """Return the standard name of a log level given in any case (``"warn"`` -> ``"WARNING"``).
+
+    Raises:
+        ValueError: for a name that is not a level.
+    """
+    level = value.strip().upper()
+    level = "WARNING" if level == "WARN" else level
+    if level not in _LOG_LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
+    return level
 
 
 class DashboardSettings(BaseModel):
@@ -150,11 +163,7 @@ class Settings(BaseSettings):
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
-        level = value.strip().upper()
-        level = "WARNING" if level == "WARN" else level
-        if level not in _LOG_LEVELS:
-            raise ValueError(f"NESTQ_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
-        return level
+        return normalize_log_level(value)
 
     @field_serializer("redis_url", when_used="json")
     def _redact_redis_url_in_json(self, value: str | None) -> str | None:
