@@ -37,6 +37,7 @@ T = TypeVar("T")
 log = structlog.get_logger("nestq.app")
 
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
+WORKER_STOP_MARGIN = 10.0  # seconds past the grace period before a stuck worker is cancelled
 
 Workers = bool | str | Sequence[str]
 
@@ -288,7 +289,7 @@ class Application:
         workers = [create_worker(d, self._instances[d.binding.key], registry) for d in selected]
         await asyncio.gather(*(w.run_until_drained(include_delayed=include_delayed) for w in workers))
 
-    async def close(self, timeout: float | None = None, *, signal: str | None = None) -> None:  # noqa: ASYNC109
+    async def close(self, timeout: float | None = None, *, signal: str | None = None) -> None:
         """Graceful shutdown: close workers (active jobs get `timeout` seconds), stop listeners, run
         `on_module_destroy` then `on_application_shutdown` (reverse dependency order), release resources.
 
@@ -298,14 +299,7 @@ class Application:
             if self._closed:
                 return
             self._closed = True
-            workers, self._workers = list(self._workers.values()), {}
-            results = await asyncio.gather(
-                *(w.close(timeout=timeout) for w in workers), return_exceptions=True
-            )
-            for worker, result in zip(workers, results, strict=True):
-                if isinstance(result, BaseException):
-                    log.error("worker close failed", queue=worker.name, error=repr(result))
-            await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+            await self._close_workers(timeout)
             for reader in self._readers:
                 await reader.close()
             self._readers = []
@@ -324,6 +318,32 @@ class Application:
         await self.close()
 
     # -- helpers --------------------------------------------------------------------------------------
+
+    async def _close_workers(self, timeout: float | None) -> None:
+        workers, self._workers = list(self._workers.values()), {}
+        tasks, self._worker_tasks = self._worker_tasks, []
+        # A worker that does not stop within its grace period (plus a margin) must not hang the
+        # process forever: its task is cancelled, which hands its jobs back to the queue.
+        bound = None if timeout is None else timeout + WORKER_STOP_MARGIN
+        try:
+            async with asyncio.timeout(bound):
+                results = await asyncio.gather(
+                    *(w.close(timeout=timeout) for w in workers), return_exceptions=True
+                )
+                for worker, result in zip(workers, results, strict=True):
+                    if isinstance(result, BaseException):
+                        log.error("worker close failed", queue=worker.name, error=repr(result))
+                await asyncio.gather(*tasks, return_exceptions=True)
+        except TimeoutError:
+            log.error(
+                "workers did not stop in time; cancelling them",
+                queues=[w.name for w in workers],
+                waited_seconds=bound,
+            )
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=WORKER_STOP_MARGIN)
 
     def _ordered_instances(self) -> list[object]:
         return [self._instances[u.key] for u in self._plan.units]

@@ -61,7 +61,7 @@ class ListenerReader:
                 "queue event listener raised; ignored",
                 listener=label,
                 queue=self.queue,
-                event=event.event,
+                queue_event=event.event,
                 job_id=event.job_id,
             )
 
