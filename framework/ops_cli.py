@@ -204,7 +204,7 @@ async def _queues(args: argparse.Namespace, source: QueueSource) -> Any:
     if not queues:
         _console().print("No queues found.", style="dim")
         return None
-    table = Table(header_style="bold", pad_edge=False, box=None, padding=(0, 1))
+    table = Table(header_style="bold", pad_edge=False, box=None, padding=(0, 1), collapse_padding=True)
     table.add_column("Queue", style="bold", no_wrap=True)
     for state in data.STATES:
         header = "Prio." if state == "prioritized" else state.capitalize()

@@ -300,8 +300,10 @@ class Dashboard:
                 result, default_next = await handler(request, params)
             except NotFoundError as exc:
                 return self._action_error(request, is_api, 404, data.error_text(exc), params)
-            except (ActionError, ValueError, CorruptJobError) as exc:
+            except (ActionError, CorruptJobError) as exc:
                 return self._action_error(request, is_api, 409, data.error_text(exc), params)
+            except ValueError as exc:
+                return self._action_error(request, is_api, 400, data.error_text(exc), params)
             except RedisError as exc:
                 return self._action_error(
                     request, is_api, 503, f"Redis is unreachable: {data.error_text(exc)}", params
@@ -319,7 +321,7 @@ class Dashboard:
     ) -> Response:
         if is_api:
             return _json({"error": message}, status)
-        if params is not None and status in (404, 409):
+        if params is not None and status in (400, 404, 409):
             # A failed action in the browser goes back where it came from, with the reason shown.
             target = self._next(request, params, _base(request) + "/")
             response: Response = RedirectResponse(target, status_code=303)

@@ -322,7 +322,7 @@ def _json_text(value: Any, *, indent: bool = True) -> str:
 
 def _summary(job: Job[Any] | dict[str, Any], state: str | None) -> dict[str, Any]:
     if isinstance(job, dict):
-        return {**job, "state": state, "corrupt": True}
+        return {**job, "state": state}
     reason = job.failed_reason or ""
     return {
         "id": job.id,

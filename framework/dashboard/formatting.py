@@ -21,7 +21,7 @@ def format_time(ms: Any) -> str:
 
 
 def format_duration(ms: Any) -> str:
-    """A duration in ms, short: 850 ms, 12.4 s, 3 min 20 s, 2 h 5 min, 3 d 4 h ("—" for none)."""
+    """A duration in ms, short: 850 ms, 12.4 s, 3 min 20 s, 2 h, 3 d 4 h ("—" for none)."""
     try:
         value = int(ms)
     except (TypeError, ValueError):
@@ -35,12 +35,16 @@ def format_duration(ms: Any) -> str:
         return f"{seconds:.1f} s"
     minutes, sec = divmod(int(seconds), 60)
     if minutes < 60:
-        return f"{minutes} min {sec} s"
+        return _pair(minutes, "min", sec, "s")
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours} h {minutes} min"
+        return _pair(hours, "h", minutes, "min")
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
+    return _pair(days, "d", hours, "h")
+
+
+def _pair(big: int, big_unit: str, small: int, small_unit: str) -> str:
+    return f"{big} {big_unit} {small} {small_unit}" if small else f"{big} {big_unit}"
 
 
 def format_ago(ms: Any) -> str:

@@ -73,6 +73,7 @@ class DashboardServer:
         self.app = app
         self.host = host
         self._sock = sock
+        self._port: int = sock.getsockname()[1]
         config = uvicorn.Config(
             app,
             log_config=None,
@@ -88,8 +89,7 @@ class DashboardServer:
     @property
     def port(self) -> int:
         """The bound port (useful with port 0)."""
-        port: int = self._sock.getsockname()[1]
-        return port
+        return self._port
 
     @property
     def url(self) -> str:

@@ -37,11 +37,14 @@
     var s = ms / 1000;
     if (s < 60) { return s.toFixed(1) + " s"; }
     var min = Math.floor(s / 60), sec = Math.floor(s % 60);
-    if (min < 60) { return min + " min " + sec + " s"; }
+    if (min < 60) { return pair(min, "min", sec, "s"); }
     var h = Math.floor(min / 60);
-    min = min % 60;
-    if (h < 48) { return h + " h " + min + " min"; }
-    return Math.floor(h / 24) + " d " + (h % 24) + " h";
+    if (h < 48) { return pair(h, "h", min % 60, "min"); }
+    return pair(Math.floor(h / 24), "d", h % 24, "h");
+  }
+
+  function pair(big, bigUnit, small, smallUnit) {
+    return small ? big + " " + bigUnit + " " + small + " " + smallUnit : big + " " + bigUnit;
   }
 
   function ago(ms) {
@@ -210,7 +213,7 @@
     }
     tr.appendChild(make("td", "name", job.name));
     var dataCell = make("td");
-    dataCell.appendChild(make("code", "preview", job.data_preview));
+    dataCell.appendChild(job.data_preview ? make("code", "preview", job.data_preview) : make("span", "muted", "—"));
     tr.appendChild(dataCell);
     var added = make("td", "nowrap");
     added.appendChild(timeEl(job.timestamp));
