@@ -167,6 +167,41 @@ class LuaQueue:
         )
         return text(job), created
 
+    async def add_jobs(
+        self, jobs: list[dict[str, Any]], *, timestamp: int = T0, max_events: int = MAX_EVENTS
+    ) -> list[tuple[str, int]]:
+        """addJobs; each job a dict of add()'s keyword arguments (job_id, name, data, opts, delay, priority,
+        lifo). Returns [(job id, created), ...]."""
+        k = self.k
+        args: list[Any] = [self.base, timestamp, max_events, len(jobs)]
+        for job in jobs:
+            args += [
+                job.get("job_id", ""),
+                job.get("name", "job"),
+                job.get("data", "{}"),
+                job.get("opts", "{}"),
+                job.get("delay", 0),
+                job.get("priority", 0),
+                "1" if job.get("lifo") else "0",
+            ]
+        flat = text(
+            await script("addJobs")(
+                self.r,
+                [
+                    k.wait,
+                    k.prioritized,
+                    k.delayed,
+                    k.meta,
+                    k.id_counter,
+                    k.priority_counter,
+                    k.events,
+                    k.marker,
+                ],
+                args,
+            )
+        )
+        return list(zip(flat[0::2], flat[1::2], strict=True))
+
     def _fetch_keys(self) -> list[str]:
         k = self.k
         return [

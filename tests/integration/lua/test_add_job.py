@@ -149,6 +149,15 @@ async def test_add_to_a_paused_queue_waits_without_setting_the_marker(q: LuaQueu
     assert await q.get_state("a") == "paused"
 
 
+async def test_delayed_add_to_a_paused_queue_does_not_set_the_marker_either(q: LuaQueue) -> None:
+    await q.pause()
+
+    await q.add(job_id="d", delay=1000)
+
+    assert await q.members(q.k.delayed) == ["d"]
+    assert not await q.r.exists(q.k.marker)
+
+
 async def test_events_stream_is_capped_approximately_at_max_events(q: LuaQueue) -> None:
     for _ in range(600):
         await q.add(max_events=10)
