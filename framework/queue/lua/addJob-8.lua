@@ -25,33 +25,10 @@
 ]]
 --- @include "emit"
 --- @include "pushReady"
-local base = ARGV[1]
-local jobId = ARGV[2]
-local maxEvents = ARGV[10]
-if jobId == "" then
-  jobId = tostring(redis.call("INCR", KEYS[5]))
-elseif redis.call("EXISTS", base .. jobId) == 1 then
-  emit(KEYS[7], maxEvents, "duplicated", "jobId", jobId)
-  return {jobId, 0}
-end
-local jobKey = base .. jobId
-local timestamp = tonumber(ARGV[6])
-local delay = tonumber(ARGV[7])
-local priority = tonumber(ARGV[8])
-redis.call("HSET", jobKey, "name", ARGV[3], "data", ARGV[4], "opts", ARGV[5], "timestamp", timestamp,
-  "delay", delay, "priority", priority, "attemptsMade", 0)
-if ARGV[9] == "1" then redis.call("HSET", jobKey, "lifo", "1") end
-emit(KEYS[7], maxEvents, "added", "jobId", jobId, "name", ARGV[3])
-if delay > 0 then
-  redis.call("ZADD", KEYS[3], timestamp + delay, jobId)
-  emit(KEYS[7], maxEvents, "delayed", "jobId", jobId, "delay", timestamp + delay)
-  -- Wake a blocked worker so it shortens its wait if this job falls due before the ones it knew of.
+--- @include "addOneJob"
+local jobId, created, wake = addOneJob(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]),
+  tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9] == "1", ARGV[10])
+if wake == 1 and redis.call("HEXISTS", KEYS[4], "paused") == 0 then
   redis.call("ZADD", KEYS[8], 0, "0")
-else
-  pushReady(KEYS[1], KEYS[2], KEYS[6], jobId, priority, ARGV[9] == "1")
-  emit(KEYS[7], maxEvents, "waiting", "jobId", jobId)
-  if redis.call("HEXISTS", KEYS[4], "paused") == 0 then
-    redis.call("ZADD", KEYS[8], 0, "0")
-  end
 end
-return {jobId, 1}
+return {jobId, created}

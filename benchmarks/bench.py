@@ -1,0 +1,177 @@
+"""nestq's own benchmark: enqueue, drain, latency and memory, printed as a table.
+
+    python benchmarks/bench.py [--url redis://127.0.0.1:6379] [--n 20000] [--only drain,enqueue,latency,memory]
+
+Each scenario uses a fresh key prefix and deletes its keys afterwards. The peer comparison (same machine,
+same Redis, same harness as arq/SAQ/taskiq/BullMQ) is ../shared/bench; see the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import time
+import uuid
+from typing import Any
+
+from framework import Queue, Worker
+
+try:
+    import uvloop  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover
+    uvloop = None
+
+
+def _prefix() -> str:
+    return f"bench{uuid.uuid4().hex[:8]}"
+
+
+async def _cleanup(q: Queue) -> None:
+    await q.obliterate(force=True)
+    await q.close()
+
+
+async def enqueue(url: str, n: int) -> dict[str, float]:
+    out = {}
+    for mode in ("single", "concurrent", "bulk"):
+        q = Queue("b", connection=url, prefix=_prefix())
+        await q.add("warm", {})
+        t0 = time.perf_counter()
+        if mode == "single":
+            for i in range(n):
+                await q.add("noop", {"i": i})
+        elif mode == "concurrent":
+            it = iter(range(n))
+
+            async def one() -> None:
+                for i in it:
+                    await q.add("noop", {"i": i})
+
+            await asyncio.gather(*[one() for _ in range(100)])
+        else:
+            for s in range(0, n, 1000):
+                await q.add_bulk([{"name": "noop", "data": {"i": i}} for i in range(s, min(s + 1000, n))])
+        out[f"enqueue {mode} (jobs/s)"] = n / (time.perf_counter() - t0)
+        await _cleanup(q)
+    return out
+
+
+async def drain(url: str, n: int, concurrency: int = 50) -> dict[str, float]:
+    prefix = _prefix()
+    q = Queue("b", connection=url, prefix=prefix)
+    for s in range(0, n, 1000):
+        await q.add_bulk([{"name": "noop", "data": {"i": i}} for i in range(s, min(s + 1000, n))])
+    count = 0
+    first = last = 0.0
+    done = asyncio.Event()
+
+    async def handler(job: Any) -> None:
+        nonlocal count, first, last
+        if count == 0:
+            first = time.perf_counter()
+        count += 1
+        if count == n:
+            last = time.perf_counter()
+            done.set()
+
+    w = Worker("b", handler, connection=url, prefix=prefix, concurrency=concurrency)
+    task = asyncio.create_task(w.run())
+    await done.wait()
+    await w.close()
+    await task
+    mem = await q.client.info("memory")
+    finished = await q.get_job_counts("completed")
+    await _cleanup(q)
+    return {
+        f"drain conc {concurrency} (jobs/s)": n / (last - first),
+        "redis bytes per kept finished job": mem["used_memory"] / max(finished["completed"], 1),
+    }
+
+
+async def latency(url: str, rate: float = 200, duration: float = 5) -> dict[str, float]:
+    prefix = _prefix()
+    q = Queue("b", connection=url, prefix=prefix)
+    lat: list[float] = []
+
+    async def handler(job: Any) -> None:
+        lat.append(time.time() - job.data["t"])
+
+    w = Worker("b", handler, connection=url, prefix=prefix, concurrency=50)
+    task = asyncio.create_task(w.run())
+    await (await q.add("warm", {"t": time.time()})).wait_until_finished(5)
+    lat.clear()
+    total = int(rate * duration)
+    t0 = time.perf_counter()
+    for i in range(total):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await q.add("noop", {"t": time.time()})
+    while len(lat) < total:
+        await asyncio.sleep(0.05)
+    await w.close()
+    await task
+    await _cleanup(q)
+    s = sorted(lat)
+    return {"latency p50 (ms)": s[len(s) // 2] * 1000, "latency p99 (ms)": s[int(len(s) * 0.99)] * 1000}
+
+
+async def memory(url: str, n: int) -> dict[str, float]:
+    """Worker RSS before and after processing n jobs in batches (a flat line is the goal)."""
+    prefix = _prefix()
+    q = Queue("b", connection=url, prefix=prefix)
+    done = 0
+
+    async def handler(job: Any) -> None:
+        nonlocal done
+        done += 1
+
+    w = Worker("b", handler, connection=url, prefix=prefix, concurrency=50)
+    task = asyncio.create_task(w.run())
+    samples = []
+    batch = 10_000
+    for start in range(0, n, batch):
+        for s in range(start, min(start + batch, n), 1000):
+            await q.add_bulk([{"name": "noop", "data": {"i": i}} for i in range(s, min(s + 1000, n))])
+        while done < min(start + batch, n):
+            await asyncio.sleep(0.05)
+        samples.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    await w.close()
+    await task
+    await _cleanup(q)
+    return {"max RSS after first batch (MB)": samples[0], f"max RSS after {n} jobs (MB)": samples[-1]}
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", default=os.environ.get("NESTQ_REDIS_URL", "redis://127.0.0.1:6379"))
+    ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--memory-n", type=int, default=200_000)
+    ap.add_argument("--only", default="enqueue,drain,latency,memory")
+    a = ap.parse_args()
+    rows: dict[str, float] = {}
+    only = a.only.split(",")
+    if "enqueue" in only:
+        rows.update(await enqueue(a.url, a.n))
+    if "drain" in only:
+        runs = [await drain(a.url, a.n) for _ in range(3)]
+        for key in runs[0]:
+            rows[key + " median of 3"] = statistics.median(r[key] for r in runs)
+    if "latency" in only:
+        rows.update(await latency(a.url))
+    if "memory" in only:
+        rows.update(await memory(a.url, a.memory_n))
+    width = max(len(k) for k in rows)
+    print(f"{'metric'.ljust(width)} | value")
+    print(f"{'-' * width}-|------")
+    for k, v in rows.items():
+        print(f"{k.ljust(width)} | {v:,.2f}")
+
+
+if __name__ == "__main__":
+    if uvloop is not None:
+        uvloop.install()
+    asyncio.run(main())
