@@ -26,13 +26,14 @@ RESERVED_JOB_IDS = frozenset(
         "events",
         "marker",
         "stalled-check",
+        "stalled",
         "limiter",
         "cancelled",
         "schedulers",
         "scheduler",
     }
 )
-MAX_PRIORITY = 2**21  # as in BullMQ: priority and a per-priority counter share one zset score
+MAX_PRIORITY = 2**21 - 1  # priority * 2**32 + a per-priority counter must stay below 2**53 (exact in a double)
 
 
 class KeepJobs(BaseModel):

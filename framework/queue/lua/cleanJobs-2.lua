@@ -20,19 +20,31 @@ if kind == "zset-finished" then
     redis.call("ZREM", KEYS[1], jobId)
   end
 else
-  local ids
-  if kind == "list" then
-    ids = redis.call("LRANGE", KEYS[1], -limit, -1)
-  else
-    ids = redis.call("ZRANGE", KEYS[1], 0, limit - 1)
-  end
-  for _, jobId in ipairs(ids) do
-    local ts = tonumber(redis.call("HGET", base .. jobId, "timestamp") or "0")
-    if ts <= cutoff then
-      removed[#removed + 1] = jobId
-      removeJobKeys(base, jobId)
-      if kind == "list" then redis.call("LREM", KEYS[1], 0, jobId) else redis.call("ZREM", KEYS[1], jobId) end
+  -- Not ordered by age (a retried or long-delayed job can sit anywhere): scan in windows of 1000 until
+  -- `limit` old jobs are found or the structure is exhausted, then remove them.
+  local start = 0
+  while #removed < limit do
+    local ids
+    if kind == "list" then
+      ids = redis.call("LRANGE", KEYS[1], -(start + 1000), -(start + 1))
+    else
+      ids = redis.call("ZRANGE", KEYS[1], start, start + 999)
     end
+    if #ids == 0 then break end
+    -- The list's next-to-run end is on the right: walk each window from there.
+    local first, last, step = 1, #ids, 1
+    if kind == "list" then first, last, step = #ids, 1, -1 end
+    for i = first, last, step do
+      local jobId = ids[i]
+      local ts = tonumber(redis.call("HGET", base .. jobId, "timestamp") or "0")
+      if ts <= cutoff and #removed < limit then removed[#removed + 1] = jobId end
+    end
+    if #ids < 1000 then break end
+    start = start + 1000
+  end
+  for _, jobId in ipairs(removed) do
+    removeJobKeys(base, jobId)
+    if kind == "list" then redis.call("LREM", KEYS[1], 0, jobId) else redis.call("ZREM", KEYS[1], jobId) end
   end
 end
 for _, jobId in ipairs(removed) do emit(KEYS[2], ARGV[5], "removed", "jobId", jobId) end

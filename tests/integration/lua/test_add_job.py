@@ -169,11 +169,6 @@ async def test_events_stream_is_capped_approximately_at_max_events(q: LuaQueue) 
     assert await q.r.llen(q.k.wait) == 600
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="priority == MAX_PRIORITY (2**21) gives scores above 2**53: doubles cannot hold the sequence, "
-    "so jobs of that priority tie and are ordered by id instead of FIFO",
-)
 async def test_fifo_holds_at_the_highest_allowed_priority(q: LuaQueue) -> None:
     ids = ["m1", "m2", "z3", "a4"]
     for job_id in ids:
