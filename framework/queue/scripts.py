@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -29,15 +30,20 @@ class LuaScript:
     source: str
     sha: str
 
-    async def __call__(self, client: Redis, keys: list[str], args: list[Any]) -> Any:
+    async def __call__(self, client: Redis, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:
         if len(keys) != self.num_keys:  # a programming error in nestq, never user input
             raise AssertionError(f"{self.name} takes {self.num_keys} keys, got {len(keys)}")
         try:
-            return await client.execute_command("EVALSHA", self.sha, self.num_keys, *keys, *args)
+            return await execute(client, "EVALSHA", self.sha, self.num_keys, *keys, *args)
         except NoScriptError:
             # The server restarted or SCRIPT FLUSH ran: load it again, once.
-            await client.execute_command("SCRIPT", "LOAD", self.source)
-            return await client.execute_command("EVALSHA", self.sha, self.num_keys, *keys, *args)
+            await execute(client, "SCRIPT", "LOAD", self.source)
+            return await execute(client, "EVALSHA", self.sha, self.num_keys, *keys, *args)
+
+
+async def execute(client: Redis, *args: Any) -> Any:
+    """`client.execute_command` with a type (redis-py leaves it untyped)."""
+    return await client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
 def _resolve_includes(source: str, seen: set[str]) -> str:

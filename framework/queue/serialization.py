@@ -38,9 +38,9 @@ def dumps(value: Any, *, what: str = "data") -> str:
         ) from None
     # orjson writes NaN/inf as null; look for them only when a null is present at all (cheap fast path).
     if b"null" in raw:
-        problem = _find_nan(value, what)
-        if problem:
-            raise InvalidJobDataError(f"{problem}: NaN and infinity are not JSON. Nothing was written.")
+        nan_at = _find_nan(value, what)
+        if nan_at:
+            raise InvalidJobDataError(f"{nan_at}: NaN and infinity are not JSON. Nothing was written.")
     return raw.decode()
 
 
