@@ -33,7 +33,8 @@ RESERVED_JOB_IDS = frozenset(
         "scheduler",
     }
 )
-MAX_PRIORITY = 2**21 - 1  # priority * 2**32 + a per-priority counter must stay below 2**53 (exact in a double)
+# priority * 2**32 + a per-priority counter must stay below 2**53, the largest exact integer in a double.
+MAX_PRIORITY = 2**21 - 1
 
 
 class KeepJobs(BaseModel):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
