@@ -1,6 +1,7 @@
 """nestq's own benchmark: enqueue, drain, latency and memory, printed as a table.
 
-    python benchmarks/bench.py [--url redis://127.0.0.1:6379] [--n 20000] [--only drain,enqueue,latency,memory]
+    python benchmarks/bench.py [--url redis://127.0.0.1:6379] [--n 20000]
+                               [--only drain,enqueue,latency,memory]
 
 Each scenario uses a fresh key prefix and deletes its keys afterwards. The peer comparison (same machine,
 same Redis, same harness as arq/SAQ/taskiq/BullMQ) is ../shared/bench; see the README.
@@ -82,13 +83,23 @@ async def drain(url: str, n: int, concurrency: int = 50) -> dict[str, float]:
     await done.wait()
     await w.close()
     await task
-    mem = await q.client.info("memory")
-    finished = await q.get_job_counts("completed")
     await _cleanup(q)
-    return {
-        f"drain conc {concurrency} (jobs/s)": n / (last - first),
-        "redis bytes per kept finished job": mem["used_memory"] / max(finished["completed"], 1),
-    }
+    return {f"drain conc {concurrency} (jobs/s)": n / (last - first)}
+
+
+async def redis_bytes_per_job(url: str, n: int = 10_000) -> dict[str, float]:
+    """Redis memory held by one finished job kept with its result (remove_on_complete=False)."""
+    prefix = _prefix()
+    q = Queue("b", connection=url, prefix=prefix, default_job_options={"remove_on_complete": False})
+    before = (await q.client.info("memory"))["used_memory"]
+    for s in range(0, n, 1000):
+        await q.add_bulk([{"name": "noop", "data": {"i": i}} for i in range(s, min(s + 1000, n))])
+    worker = Worker("b", lambda job: {"ok": True}, connection=url, prefix=prefix, concurrency=50)
+    await worker.run_until_drained()
+    after = (await q.client.info("memory"))["used_memory"]
+    kept = (await q.get_job_counts("completed"))["completed"]
+    await _cleanup(q)
+    return {"redis bytes per finished job kept": (after - before) / kept}
 
 
 async def latency(url: str, rate: float = 200, duration: float = 5) -> dict[str, float]:
@@ -160,6 +171,8 @@ async def main() -> None:
         runs = [await drain(a.url, a.n) for _ in range(3)]
         for key in runs[0]:
             rows[key + " median of 3"] = statistics.median(r[key] for r in runs)
+    if "drain" in only:
+        rows.update(await redis_bytes_per_job(a.url))
     if "latency" in only:
         rows.update(await latency(a.url))
     if "memory" in only:
