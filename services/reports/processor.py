@@ -1,0 +1,42 @@
+"""`ReportsProcessor`: builds a report in three steps, reporting progress 10, 50, 90 and 100."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from framework import Job, on_active, on_completed, on_failed, process, processor
+from services.reports.schemas import ReportRequest
+from services.reports.service import GENERATE, QUEUE, ReportBuilder
+
+log = structlog.get_logger("services.reports")
+
+
+@processor(QUEUE, concurrency=5)
+class ReportsProcessor:
+    def __init__(self, builder: ReportBuilder) -> None:
+        self._builder = builder
+
+    @process(GENERATE)
+    async def generate(self, job: Job[ReportRequest]) -> dict[str, Any]:
+        await job.update_progress(10)
+        counts, users = await self._builder.fetch_data()
+        await job.update_progress(50)
+        report = self._builder.process(job, counts, users)
+        await job.update_progress(90)
+        await self._builder.save(report)
+        await job.update_progress(100)
+        return report.model_dump(mode="json")
+
+    @on_active
+    def active(self, job: Job[Any]) -> None:
+        log.info("building report", job_id=job.id, priority=job.priority)
+
+    @on_completed
+    def completed(self, job: Job[Any], result: Any) -> None:
+        log.info("report ready", job_id=job.id)
+
+    @on_failed
+    def failed(self, job: Job[Any], error: BaseException) -> None:
+        log.error("report failed", job_id=job.id, attempt=job.attempts_made, error=str(error))
