@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from framework.di import Module, QueueModule
 from framework.queue import Backoff, JobOptions
+from services.email import EmailModule
+from services.maintenance import MaintenanceModule
+from services.notifications import NotificationsModule
+from services.reports import ReportsModule
 
 DEFAULT_JOB_OPTIONS = JobOptions(
     attempts=3,
@@ -18,9 +22,13 @@ DEFAULT_JOB_OPTIONS = JobOptions(
 
 
 class AppModule(Module):
-    """Every queue of the application; the services' modules are added to `imports` as they land."""
+    """Every queue of the application and the four services (each module imports what it needs)."""
 
     imports = [
         QueueModule.for_root(default_job_options=DEFAULT_JOB_OPTIONS),
         QueueModule.register_queue("email", "reports", "notifications", "maintenance"),
+        EmailModule,
+        ReportsModule,
+        NotificationsModule,
+        MaintenanceModule,
     ]
