@@ -12,7 +12,7 @@ from redis.exceptions import NoScriptError
 
 from framework.connection import Connection, create_redis
 from framework.errors import CorruptJobError, JobFailedError
-from framework.queue import serialization
+from framework.queue import scheduler, serialization
 from framework.queue.durations import Seconds, to_ms, to_seconds
 from framework.queue.job import FINISHED_STATES, Job, JobState
 from framework.queue.keys import DEFAULT_PREFIX, QueueKeys
@@ -152,12 +152,16 @@ class Queue:
 
         Keyword arguments are job options: job_id, priority, delay, attempts, backoff, lifo, timeout,
         remove_on_complete, remove_on_fail. A second add with the same job_id returns the existing job
-        and writes nothing.
+        and writes nothing. With `repeat=Repeat(...)` it upserts a job scheduler instead (see
+        `upsert_job_scheduler`; its id is `job_id`, else derived from the name and the pattern) and returns
+        the scheduler's next job.
 
         Raises:
             InvalidJobDataError (a TypeError): `data` cannot be carried by JSON (the message names the path).
             ValueError: an invalid option (negative delay, priority out of range, attempts < 1, ...).
         """
+        if opts.get("repeat") is not None:
+            return await self._add_scheduled(name, data, opts)
         _, args = self._prepare(name, data, opts)
         job_id, created = await self._run(script("addJob"), self._add_keys, args)
         job_id = _text(job_id)
@@ -530,6 +534,72 @@ class Queue:
                 return await fut
         finally:
             self._waiter.unregister(job_id, fut)
+
+    # -- job schedulers (the logic lives in framework/queue/scheduler.py) -------------------------------
+
+    async def upsert_job_scheduler(
+        self,
+        scheduler_id: str,
+        repeat: scheduler.RepeatLike,
+        *,
+        name: str | None = None,
+        data: Any = None,
+        opts: scheduler.OptionsLike = None,
+    ) -> Job[Any] | None:
+        """Create or update the job scheduler `scheduler_id`: jobs of `name` with `data` on a schedule.
+
+        The schedule lives in Redis; the queue's workers keep it going (no beat process), one job per
+        tick however many processes run. Upserting the same definition again changes nothing (no new job,
+        no shifted run), so every instance may upsert its schedulers at start; a changed definition
+        replaces the old one and its pending job. Missed ticks: the next run is computed when a run's job
+        is taken, so after an outage an overdue job runs once, not once per missed tick.
+
+        Args:
+            scheduler_id: a non-empty id without ':'.
+            repeat: `Repeat(cron=..., tz=...)` or `Repeat(every=seconds)`, with optional limit,
+                start_date, end_date and immediately (or a dict of those).
+            name: name of the jobs (default: the scheduler id).
+            data: data of every job (JSON).
+            opts: job options of every job (attempts, backoff, priority, timeout, remove_on_*, ...).
+
+        Returns:
+            The scheduler's pending job, or its last job once the schedule has ended (None if none).
+
+        Raises:
+            ValueError: an invalid cron expression or time zone, every <= 0, both or neither of cron and
+                every, or an invalid option; the message names the field. Nothing is written.
+        """
+        return await scheduler.upsert_job_scheduler(
+            self, scheduler_id, repeat, name=name, data=data, opts=opts
+        )
+
+    async def remove_job_scheduler(self, scheduler_id: str) -> bool:
+        """Delete a job scheduler and its pending job (an active one finishes; no run follows).
+
+        Returns False when there was no such scheduler.
+        """
+        return await scheduler.remove_job_scheduler(self, scheduler_id)
+
+    async def get_job_scheduler(self, scheduler_id: str) -> scheduler.JobSchedulerInfo | None:
+        """The job scheduler `scheduler_id`, or None."""
+        return await scheduler.get_job_scheduler(self, scheduler_id)
+
+    async def get_job_schedulers(self, start: int = 0, end: int = -1) -> list[scheduler.JobSchedulerInfo]:
+        """Job schedulers by next run (ended ones last), paginated by [start, end]."""
+        return await scheduler.get_job_schedulers(self, start, end)
+
+    async def _add_scheduled(self, name: str, data: Any, opts: dict[str, Any]) -> Job[Any]:
+        """`add(name, data, repeat=...)`: upsert the scheduler `job_id` (or one named after the pattern)."""
+        opts = dict(opts)
+        repeat = opts.pop("repeat")
+        scheduler_id = opts.pop("job_id", None) or scheduler.default_scheduler_id(name, repeat)
+        job = await self.upsert_job_scheduler(scheduler_id, repeat, name=name, data=data, opts=opts)
+        if job is None:
+            raise ValueError(
+                f"repeat: scheduler {scheduler_id!r} has no run left (limit reached, or no run before "
+                "end_date); nothing to return"
+            )
+        return job
 
 
 def _reverse_range(n: int, start: int, end: int) -> tuple[int, int]:

@@ -42,6 +42,7 @@ from framework.queue.options import (
     keep_for,
 )
 from framework.queue.queue import Queue, hash_to_dict, now_ms
+from framework.queue.scheduler import SCHEDULER_JOB_PREFIX, schedule_next
 from framework.queue.scripts import script
 
 log = structlog.get_logger("nestq.worker")
@@ -477,6 +478,9 @@ class Worker:
                 queue=self.name, job_id=job_id, job_name=job.name, attempt=job.attempts_made + 1
             )
             self._emit("active", job)
+            # Job schedulers: taking a scheduler's run queues its next run (framework/queue/scheduler.py).
+            if job_id.startswith(SCHEDULER_JOB_PREFIX):
+                await schedule_next(self.queue, job)
             finished = await self._execute(job)
         except asyncio.CancelledError:
             # Shutdown past its grace period: the job goes back to waiting (see _shutdown).
