@@ -52,3 +52,4 @@ from framework.di import (
     provide,
     queue_events_listener,
 )
+from framework.di.schedulers import JobSchedulerInfo, cron, every

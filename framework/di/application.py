@@ -28,6 +28,7 @@ from framework.di.module import Module, module_name
 from framework.di.providers import ProviderSpec, describe_token, provide
 from framework.di.queue_module import QueueRegistry
 from framework.di.scanner import scan
+from framework.di.schedulers import upsert_processor_schedulers
 from framework.di.workers import create_worker
 from framework.errors import ConfigurationError, MissingProviderError
 from framework.queue import Queue, Worker
@@ -200,6 +201,8 @@ class Application:
         selected = self._select(workers)
         self._started = True
         registry = self._registry() if selected or (listeners and self._exploration.listeners) else None
+        # Job schedulers: upsert the @cron / @every schedules of the processors about to run (schedulers.py).
+        await upsert_processor_schedulers(registry, selected)
         for definition in selected:
             assert registry is not None
             worker = create_worker(
