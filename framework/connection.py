@@ -1,17 +1,102 @@
-"""Turn a `connection` argument (URL, client or None) into a redis.asyncio client.
+"""Turn a `connection` argument (URL, client or None) into a redis.asyncio client, and ride out outages.
 
 None means: `NESTQ_REDIS_URL` from the settings, else the embedded server for this folder.
+
+Clients made here retry a command that hits a dropped or refused connection for a bounded time
+(`GIVE_UP_AFTER` seconds, capped backoff), then raise `RedisUnavailableError` naming the URL: a Redis
+restart does not fail a producer, and a Redis that is gone does not hang one. Long-lived consumers
+(workers, event listeners, schedulers) catch that error and keep going with an `Outage`, which logs once
+when an outage starts and once when it ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import structlog
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from framework.errors import RedisUnavailableError
+
 Connection = str | Redis | None
+T = TypeVar("T")
+
+# Seconds a command keeps retrying on a lost connection before its caller gets RedisUnavailableError.
+GIVE_UP_AFTER = 5.0
+CONNECT_TIMEOUT = 2.0
+# No read timeout (redis-py 8 defaults to 5 s): a blocking BZPOPMIN / XREAD of 5 s would race it, and with
+# one set redis-py wraps every write in asyncio.wait_for, which on Python 3.11 can swallow a task's
+# cancellation (a worker that cannot be stopped). A connection cut without a FIN/RST (network partition) is
+# found by TCP keepalive instead (~10 s idle, then 3 probes 5 s apart); blocking commands bound their own
+# wait with asyncio.timeout.
+KEEPALIVE_OPTIONS: dict[int, int] = {
+    opt: value
+    for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+    if (opt := getattr(socket, name, None)) is not None
+}
+# Errors that mean "Redis is not reachable right now" (BusyLoadingError is a ConnectionError).
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    OSError,
+)
+
+# Set while a command's retry loop runs in this task, so the connect retry nested inside it makes one
+# attempt and the outer loop alone decides how long to keep going.
+_in_retry: contextvars.ContextVar[bool] = contextvars.ContextVar("nestq_in_retry", default=False)
+
+
+class BoundedRetry(Retry):
+    """redis-py retry policy: retry connection errors with capped backoff until `deadline` seconds
+    have passed since the first failure, then raise `RedisUnavailableError` naming `url` (redacted)."""
+
+    def __init__(self, url: str, deadline: float = GIVE_UP_AFTER) -> None:
+        super().__init__(ExponentialBackoff(cap=0.5, base=0.05), retries=1_000_000)
+        from framework.settings import redact_url
+
+        self.url = redact_url(url)
+        self.deadline = deadline
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        if _in_retry.get():
+            return await do()
+        token = _in_retry.set(True)
+        try:
+            started: float | None = None
+            failures = 0
+            while True:
+                try:
+                    return await do()
+                except self._supported_errors as error:
+                    if is_retryable and not is_retryable(error):
+                        raise
+                    failures += 1
+                    await (fail(error, failures) if with_failure_count else fail(error))
+                    now = time.monotonic()
+                    if started is None:
+                        started = now
+                    left = self.deadline - (now - started)
+                    if left <= 0:
+                        raise RedisUnavailableError(self.url, self.deadline, error) from error
+                    await asyncio.sleep(min(self._backoff.compute(failures), left))
+        finally:
+            _in_retry.reset(token)
 
 
 def resolve_url(connection: str | None) -> str:
@@ -35,21 +120,79 @@ def create_redis(connection: Connection) -> tuple[Redis, bool]:
     url = resolve_url(connection)
     client = Redis.from_url(
         url,
-        socket_connect_timeout=5,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=None,
         socket_keepalive=True,
+        socket_keepalive_options=KEEPALIVE_OPTIONS,
         health_check_interval=30,
-        # A command that hits a dropped connection is retried on a fresh one, a few times with a capped
-        # backoff, before the caller sees a ConnectionError: a Redis restart doesn't fail a producer.
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=6),
+        retry=BoundedRetry(url),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     return client, True
 
 
 def clone_redis(client: Redis) -> Redis:
-    """A new client with its own connection pool to the same server (for blocking commands)."""
+    """A new client with its own connection pool to the same server, for blocking commands: without a read
+    timeout (the caller bounds each wait), whatever the original client has."""
     kwargs = dict(client.connection_pool.connection_kwargs)
+    kwargs["socket_timeout"] = None
     pool = client.connection_pool.__class__(
         connection_class=client.connection_pool.connection_class, **kwargs
     )
     return Redis(connection_pool=pool)
+
+
+class Outage:
+    """Tracks one component's view of Redis: logs once when it becomes unreachable and once when it
+    is back (never once per attempt), and paces retries with a capped backoff.
+
+    Args:
+        component: what is waiting, for the log lines ("worker", "event listener", "scheduler").
+        cap: longest pause between two attempts, in seconds.
+        **context: bound to both log lines (queue=..., worker=...).
+    """
+
+    def __init__(self, component: str, *, cap: float = 2.0, **context: Any) -> None:
+        self.component = component
+        self.cap = cap
+        self.context = context
+        self.since: float | None = None
+        self.outages = 0
+        self._recovered: list[Callable[[], None]] = []
+        self._log = structlog.get_logger("nestq.connection")
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None
+
+    def on_recovered(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (sync, quick) each time Redis answers again after an outage."""
+        self._recovered.append(callback)
+
+    def failed(self, exc: BaseException) -> bool:
+        """Record a failed attempt; returns True when this starts an outage (logged here, once)."""
+        if self.since is not None:
+            return False
+        self.since = time.monotonic()
+        self.outages += 1
+        self._log.warning(
+            f"redis unreachable; {self.component} retrying until it is back", error=str(exc), **self.context
+        )
+        return True
+
+    async def pause(self) -> None:
+        """Sleep before the next attempt: 0.1 s, doubling up to `cap`."""
+        waited = 0.0 if self.since is None else time.monotonic() - self.since
+        await asyncio.sleep(min(0.1 * 2 ** min(waited, 8), self.cap))
+
+    def ok(self) -> None:
+        """Record a successful call; ends an outage (logged here, once)."""
+        if self.since is None:
+            return
+        seconds = round(time.monotonic() - self.since, 1)
+        self.since = None
+        self._log.info(
+            f"redis reachable again; {self.component} resumed", outage_seconds=seconds, **self.context
+        )
+        for callback in self._recovered:
+            callback()

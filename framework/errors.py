@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 
 class NestqError(Exception):
     """Base class of every error nestq raises on purpose."""
@@ -47,6 +49,27 @@ class CorruptJobError(NestqError):
 
 class LockLostError(NestqError):
     """The worker no longer holds the job's lock: another worker may have taken the job over."""
+
+
+class RedisUnavailableError(NestqError, RedisConnectionError, ConnectionError):
+    """Redis could not be reached in a bounded time; says which server (password hidden) and what to check.
+
+    A `redis.exceptions.ConnectionError` and a builtin `ConnectionError`, so either `except` catches it.
+
+    Attributes:
+        url: the server's URL, password replaced by `***`.
+        waited: seconds spent retrying before giving up.
+    """
+
+    def __init__(self, url: str, waited: float, cause: BaseException | None = None) -> None:
+        detail = f" (last error: {cause})" if cause is not None else ""
+        super().__init__(
+            f"cannot reach Redis at {url} after retrying for {waited:g} s{detail}. Check that the server is "
+            "running and reachable from this machine (host, port, firewall), and that NESTQ_REDIS_URL "
+            "(password, TLS with rediss://) is right."
+        )
+        self.url = url
+        self.waited = waited
 
 
 class ConfigurationError(NestqError):

@@ -1,7 +1,10 @@
 """QueueEvents: every state change of a queue, from every worker on every machine.
 
 Fed by the queue's Redis stream (`{prefix:queue}:events`, capped near 10,000 entries). Reading it is a
-blocking XREAD on a connection of its own, so an idle listener costs nothing.
+blocking XREAD on a connection of its own, so an idle listener costs nothing. When Redis goes away the
+iterator keeps retrying (capped backoff), logs once per outage and once on recovery, and resumes from the
+last event it delivered: events written while it was away are not skipped (unless the capped stream
+dropped them meanwhile).
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from framework.connection import Connection, clone_redis, create_redis
+from framework.connection import CONNECTION_ERRORS, Connection, Outage, clone_redis, create_redis
 from framework.queue.keys import QueueKeys
 
 _JSON_FIELDS = ("returnvalue", "data")
+# An XREAD that has not returned this long after its block time sits on a dead connection (a network cut
+# sends no FIN/RST): it is abandoned, and the connection dropped.
+_BLOCK_MARGIN = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +92,13 @@ class QueueEvents:
         self._owns = False
         self._closed = False
         self._buffer: list[QueueEvent] = []
+        self._outage = Outage("event listener", queue=queue_name)
 
     def _get_client(self) -> Redis:
         if self._client is None:
-            base, owned = create_redis(self._connection)
             # Blocking reads get a client of their own so they never hold a shared pool's connection.
-            self._client = clone_redis(base) if not owned else base
+            base, owned = create_redis(self._connection)
+            self._client = base if owned else clone_redis(base)
             self._owns = True
         return self._client
 
@@ -108,9 +113,10 @@ class QueueEvents:
         """Block (up to `block` seconds) for the next events; [] on a quiet stream."""
         if self.last_id == "$":
             await self.start()
-        reply = await self._get_client().xread(
-            {self.keys.events: self.last_id}, count=count, block=self._block_ms
-        )
+        async with asyncio.timeout(self._block_ms / 1000 + _BLOCK_MARGIN):
+            reply: Any = await self._get_client().xread(
+                {self.keys.events: self.last_id}, count=count, block=self._block_ms
+            )
         out: list[QueueEvent] = []
         for _stream, entries in reply or []:
             for entry_id, raw in entries:
@@ -122,32 +128,16 @@ class QueueEvents:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[QueueEvent]:
-        backoff = 0.1
-        outage_logged = False
         while not self._closed:
             try:
                 events = await self.read()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except CONNECTION_ERRORS as exc:
                 if self._closed:
                     return
-                if not outage_logged:
-                    from framework.logging import get_logger
-
-                    get_logger("nestq.events").warning(
-                        "redis unreachable; event listener retrying", queue=self.queue_name, error=str(exc)
-                    )
-                    outage_logged = True
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                self._outage.failed(exc)
+                await self._outage.pause()
                 continue
-            if outage_logged:
-                from framework.logging import get_logger
-
-                get_logger("nestq.events").info(
-                    "redis reachable again; event listener resumed", queue=self.queue_name
-                )
-                outage_logged = False
-                backoff = 0.1
+            self._outage.ok()
             for ev in events:
                 yield ev
 
