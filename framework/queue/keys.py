@@ -75,11 +75,17 @@ class QueueKeys:
         return f"{self.base}:stalled-check"
 
     @property
+    def stalled(self) -> str:
+        """Set of active jobs that had no lock at the last stall check (moved if still so at the next)."""
+        return f"{self.base}:stalled"
+
+    @property
     def limiter(self) -> str:
         return f"{self.base}:limiter"
 
     @property
     def cancelled(self) -> str:
+        """Shard pub/sub channel on which workers hear cancel requests for their active jobs."""
         return f"{self.base}:cancelled"
 
     @property

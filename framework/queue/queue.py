@@ -16,7 +16,14 @@ from framework.queue import scheduler, serialization
 from framework.queue.durations import Seconds, to_ms, to_seconds
 from framework.queue.job import FINISHED_STATES, Job, JobState
 from framework.queue.keys import DEFAULT_PREFIX, QueueKeys
-from framework.queue.options import JobOptions, build_options, coerce_options
+from framework.queue.options import (
+    DEFAULT_KEEP_FAILED,
+    JobOptions,
+    KeepJobs,
+    build_options,
+    coerce_options,
+    keep_for,
+)
 from framework.queue.scripts import LuaScript, script
 from framework.queue.waiter import JobWaiter
 
@@ -381,8 +388,33 @@ class Queue:
         return bool(res)
 
     async def cancel(self, job_id: str) -> bool:
-        """Cancel a job. Not yet able to stop an active one (see the crash-safety issue)."""
-        raise NotImplementedError("cancel() lands with the crash-safety work")
+        """Cancel a job, from any process.
+
+        A waiting, prioritized, paused or delayed job moves to failed at once, with the reason "cancelled"
+        and no retry (a `failed` event is emitted). An active job is cancelled through its worker: the
+        handler is stopped (an async handler sees `CancelledError`; a plain `def` handler, running in a
+        thread, cannot be interrupted and runs to its end, its result discarded), and the job ends failed
+        with the reason "cancelled", without retry.
+
+        Returns:
+            True if the job was cancelled or its cancellation requested; False if it had already finished
+            or does not exist.
+        """
+        k = self.keys
+        raw = await self.client.hget(k.job(job_id), "opts")
+        if raw is None:
+            return False
+        opts = serialization.loads(raw)
+        remove_on_fail = opts.get("remove_on_fail") if isinstance(opts, dict) else None
+        if isinstance(remove_on_fail, dict):
+            remove_on_fail = KeepJobs.model_validate(remove_on_fail)
+        keep_count, keep_age = keep_for(remove_on_fail, DEFAULT_KEEP_FAILED)
+        res = await self._run(
+            script("cancelJob"),
+            [k.wait, k.prioritized, k.delayed, k.active, k.completed, k.failed, k.events],
+            [self.base, job_id, now_ms(), self.max_events, keep_count, keep_age, k.cancelled],
+        )
+        return bool(res)
 
     async def _retry_one(self, job_id: str, state: str = "failed") -> bool:
         return bool(await self._retry(state, job_id, 1))

@@ -5,18 +5,26 @@ How it talks to Redis (few round trips, no polling):
   marker (BZPOPMIN) until a job is added or the next delayed job falls due;
 - a *finisher* sends every finished job of the moment in one `moveToFinished` call, which also takes as
   many new jobs as slots were freed: under load, one round trip completes a batch and refills it;
-- a *lock keeper* renews the locks of all active jobs in one call every lock_duration / 2;
-- a *stall checker* moves jobs of dead workers back to waiting (once per interval for the whole queue).
+- a *lock keeper* renews the locks of all active jobs in one call every lock_duration / 3 (at once after
+  a blocked event loop or a Redis outage), and learns there of cancel requests it may have missed;
+- a *stall checker* moves jobs of dead workers back to waiting (once per interval for the whole queue; a
+  job must have had no lock for a whole interval, so a live worker can take lapsed locks back first);
+- a *cancel listener* hears `queue.cancel(id)` for the jobs this worker runs (shard pub/sub).
+
+Redis outages: every loop retries with a capped backoff and the worker logs once when Redis goes away
+and once when it is back (`Outage`); finished jobs are kept and reported on recovery. A handler that
+blocks the event loop is reported by the loop-lag monitor (`lag.py`), naming the jobs that were running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import contextvars
 import inspect
 import os
 import socket
-import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,16 +32,23 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from framework.connection import Connection, clone_redis, create_redis
-from framework.errors import CorruptJobError, InvalidJobDataError, JobTimeoutError, UnrecoverableError
+from framework.connection import CONNECTION_ERRORS, Connection, Outage, clone_redis, create_redis
+from framework.errors import (
+    CorruptJobError,
+    InvalidJobDataError,
+    JobCancelledError,
+    JobTimeoutError,
+    LockLostError,
+    UnrecoverableError,
+)
 from framework.queue import serialization
 from framework.queue.backoff import Backoff, BackoffStrategy
+from framework.queue.cancellation import CancelListener
 from framework.queue.durations import Seconds, to_seconds
 from framework.queue.job import Job
+from framework.queue.lag import watch_loop_lag
 from framework.queue.options import (
     DEFAULT_KEEP_COMPLETED,
     DEFAULT_KEEP_FAILED,
@@ -49,7 +64,11 @@ log = structlog.get_logger("nestq.worker")
 
 Handler = Callable[[Job[Any]], Any]
 WORKER_EVENTS = ("active", "progress", "completed", "failed", "stalled", "error", "drained")
-_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+_CONNECTION_ERRORS = CONNECTION_ERRORS
+CANCELLED_REASON = "cancelled"
+# A blocking call (BZPOPMIN) that has not returned this long after its own timeout sits on a dead
+# connection (a network cut sends no FIN/RST): it is abandoned and the connection dropped.
+_BLOCK_MARGIN = 5.0
 MAX_STACKTRACES = 10
 
 
@@ -95,7 +114,7 @@ class Worker:
             backoff; `UnrecoverableError` fails at once).
         connection, prefix: as for `Queue`.
         concurrency: jobs run at the same time.
-        lock_duration: seconds a job's lock lives without renewal (renewed every lock_duration / 2).
+        lock_duration: seconds a job's lock lives without renewal (renewed every lock_duration / 3).
         stalled_interval: seconds between stall checks (for the whole queue).
         max_stalled_count: times a job may stall (its worker died) before it is failed.
         limiter: `RateLimit(max=, duration=)` shared by every worker of the queue.
@@ -167,8 +186,19 @@ class Worker:
         self._stopped = asyncio.Event()
         self._close_event = asyncio.Event()
         self._started = False
-        self._outage_since: float | None = None
+        self._outage = Outage("worker", queue=name, worker=self.id)
+        self._outage.on_recovered(self._renew_soon)
         self._drained_emitted = False
+        # Crash safety: cancel requests, lock renewal on demand, threads of cancelled sync handlers.
+        self._cancel_requested: set[str] = set()
+        self._lost: set[str] = set()
+        self._renew_now = asyncio.Event()
+        # Jobs whose handler ended lately (id, name, loop time): the lag monitor names a handler that
+        # blocked the loop and returned in the same step.
+        self._ended: collections.deque[tuple[str, str, float]] = collections.deque(maxlen=256)
+        self._orphans: set[_ThreadSlot] = set()
+        self._forced = False
+        self._unwatch_lag: Callable[[], None] | None = None
 
     # -- events ---------------------------------------------------------------------------------------
 
@@ -239,7 +269,18 @@ class Worker:
             asyncio.create_task(self._finish_loop(), name=f"nestq-finisher-{self.name}"),
             asyncio.create_task(self._lock_loop(), name=f"nestq-locks-{self.name}"),
             asyncio.create_task(self._stall_loop(), name=f"nestq-stalls-{self.name}"),
+            asyncio.create_task(
+                CancelListener(
+                    self._bclient_or_raise(),
+                    self.queue.keys.cancelled,
+                    self._request_cancel,
+                    self._outage,
+                    on_subscribed=self._renew_soon,
+                ).run(),
+                name=f"nestq-cancel-{self.name}",
+            ),
         ]
+        self._unwatch_lag = watch_loop_lag(self)
         self._fetcher = asyncio.create_task(self._fetch_loop(), name=f"nestq-fetcher-{self.name}")
         try:
             await self._fetcher
@@ -258,29 +299,39 @@ class Worker:
         await self.run()
 
     async def close(self, timeout: float | None = None) -> None:
-        """Stop taking jobs, let active ones finish (up to `timeout` s), hand the rest back to waiting."""
-        if self._closing:
-            await self._stopped.wait()
-            return
-        self._closing = True
-        self._close_event.set()
-        self._fetch_event.set()
-        self._finished_event.set()
-        if self._fetcher is not None and self._blocking:
-            self._fetcher.cancel()
-        if not self._started:
-            self._stopped.set()
-            return
+        """Stop taking jobs, let active ones finish (up to `timeout` s), hand the rest back to waiting.
+
+        `timeout=0` cancels the running handlers at once (their jobs still go back to waiting). A second
+        call while closing may shorten the grace period (`close(timeout=0)` on a second SIGTERM).
+        """
+        if not self._closing:
+            self._closing = True
+            self._close_event.set()
+            self._fetch_event.set()
+            self._finished_event.set()
+            if self._fetcher is not None and self._blocking:
+                self._fetcher.cancel()
+            if not self._started:
+                self._stopped.set()
+                return
         try:
             async with asyncio.timeout(timeout):
                 await self._wait_idle()
         except TimeoutError:
+            self._force()
+        await self._stopped.wait()
+
+    def _force(self) -> None:
+        """Grace period over: cancel the running handlers; their jobs go back to waiting."""
+        if self._forced:
+            return
+        self._forced = True
+        if self._tasks:
             log.warning(
                 "grace period over; handing unfinished jobs back", queue=self.name, jobs=list(self._tasks)
             )
-            for task in list(self._tasks.values()):
-                task.cancel()
-        await self._stopped.wait()
+        for task in list(self._tasks.values()):
+            task.cancel()
 
     async def _wait_idle(self) -> None:
         while self._running or self._finished or self._reserved:
@@ -290,11 +341,9 @@ class Worker:
     async def _shutdown(self) -> None:
         self._closing = True
         self._finished_event.set()
-        for task in self._loops:
-            task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._unwatch_lag is not None:
+            self._unwatch_lag()
+        await _cancel_all(self._loops)
         # Jobs still locked by us (cancelled mid-run): hand them straight back, no waiting for a lock TTL.
         if self._tasks:
             for task in list(self._tasks.values()):
@@ -318,12 +367,13 @@ class Worker:
 
     async def _release(self, jobs: list[Job[Any]]) -> None:
         k = self.queue.keys
-        args: list[Any] = [self.queue.base, self._max_events]
+        keep_count, keep_age = keep_for(None, DEFAULT_KEEP_FAILED)
+        args: list[Any] = [self.queue.base, self._max_events, now_ms(), keep_count, keep_age]
         for job in jobs:
             args += [job.id, job.token or ""]
         try:
             n = await script("releaseJobs")(
-                self._client_or_raise(), [k.active, k.wait, k.events, k.marker], args
+                self._client_or_raise(), [k.active, k.wait, k.events, k.marker, k.failed], args
             )
             log.info(
                 "handed unfinished jobs back to waiting", queue=self.name, count=n, jobs=[j.id for j in jobs]
@@ -342,10 +392,15 @@ class Worker:
             raise RuntimeError("the worker is not connected")
         return self._client
 
+    def _bclient_or_raise(self) -> Redis:
+        if self._bclient is None:
+            raise RuntimeError("the worker is not connected")
+        return self._bclient
+
     # -- fetching -------------------------------------------------------------------------------------
 
     def _free_slots(self) -> int:
-        return self.concurrency - self._running - self._reserved
+        return self.concurrency - self._running - self._reserved - len(self._orphans)
 
     async def _fetch_loop(self) -> None:
         q = self.queue
@@ -430,8 +485,8 @@ class Worker:
         # the call, or we see _closing here.
         self._blocking = True
         try:
-            assert self._bclient is not None
-            await self._bclient.bzpopmin(self.queue.keys.marker, timeout=max(timeout, 0.001))
+            async with asyncio.timeout(timeout + _BLOCK_MARGIN):
+                await self._bclient_or_raise().bzpopmin(self.queue.keys.marker, timeout=max(timeout, 0.001))
             self._connection_ok()
         except asyncio.CancelledError:
             if self._closing:
@@ -482,13 +537,26 @@ class Worker:
             if job_id.startswith(SCHEDULER_JOB_PREFIX):
                 await schedule_next(self.queue, job)
             finished = await self._execute(job)
+            if job_id in self._cancel_requested or job_id in self._lost:
+                # The handler swallowed the CancelledError and returned: its outcome no longer counts.
+                self._uncancel()
+                finished = self._stopped_job(job)
         except asyncio.CancelledError:
-            # Shutdown past its grace period: the job goes back to waiting (see _shutdown).
-            finished = None
-            raise
+            if job_id not in self._cancel_requested and job_id not in self._lost:
+                # Shutdown past its grace period: the job goes back to waiting (see _shutdown).
+                finished = None
+                raise
+            self._uncancel()
+            finished = self._stopped_job(job)
         finally:
             self._tasks.pop(job_id, None)
+            held = self._active.get(job_id)
+            self._ended.append((job_id, held.name if held else "?", asyncio.get_running_loop().time()))
+            self._cancel_requested.discard(job_id)
+            self._lost.discard(job_id)
             self._running -= 1
+            if finished is None and not self._closing:
+                self._fetch_event.set()  # a slot freed without a report to refill it
             if finished is not None:
                 self._finished.append(finished)
                 self._finished_event.set()
@@ -528,11 +596,37 @@ class Worker:
     async def _call(self, job: Job[Any]) -> Any:
         if self._is_async:
             return await self.handler(job)
-        # Plain functions run in a thread (contextvars copied), so they never block the event loop.
-        result = await asyncio.to_thread(self.handler, job)
+        # Plain functions run in a thread (contextvars copied), so they never block the event loop. A thread
+        # cannot be interrupted: when the job is cancelled or times out, its result is discarded but its
+        # slot stays taken until it returns, so `concurrency` still bounds the threads at work.
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        slot = _ThreadSlot()
+
+        def target() -> Any:
+            try:
+                return ctx.run(self.handler, job)
+            finally:
+                slot.done = True
+                with contextlib.suppress(RuntimeError):  # the loop is already closed
+                    loop.call_soon_threadsafe(self._thread_returned, slot)
+
+        try:
+            result = await loop.run_in_executor(None, target)
+        except asyncio.CancelledError:
+            if not slot.done:
+                slot.job_id = job.id
+                self._orphans.add(slot)
+            raise
         if inspect.isawaitable(result):
             return await result
         return result
+
+    def _thread_returned(self, slot: _ThreadSlot) -> None:
+        if slot in self._orphans:
+            self._orphans.discard(slot)
+            log.info("thread of a stopped job returned; its result was discarded", job_id=slot.job_id)
+            self._fetch_event.set()
 
     def _failure(self, job: Job[Any], exc: BaseException, *, retry: bool) -> _Finished:
         raw = job.raw_opts
@@ -555,7 +649,7 @@ class Worker:
                 "retry",
                 reason,
                 serialization.dumps(stack),
-                (-1, 0),
+                _keep(raw.get("remove_on_fail"), DEFAULT_KEEP_FAILED),
                 delay_ms=int(delay * 1000),
                 error=exc,
             )
@@ -676,10 +770,13 @@ class Worker:
     # -- locks and stalls -----------------------------------------------------------------------------
 
     async def _lock_loop(self) -> None:
-        interval = self.lock_ms / 2000
+        interval = self.lock_ms / 3000
         lua = script("extendLocks")
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._renew_now.wait()
+            self._renew_now.clear()
             if not self._active:
                 continue
             jobs = list(self._active.values())
@@ -687,21 +784,95 @@ class Worker:
             for job in jobs:
                 args += [job.id, job.token or ""]
             try:
-                lost = await lua(self._client_or_raise(), [self.queue.keys.active], args)
+                lost, cancelled = await lua(self._client_or_raise(), [self.queue.keys.active], args)
+                self._connection_ok()
             except _CONNECTION_ERRORS as exc:
                 await self._connection_lost(exc)
+                self._renew_now.set()
                 continue
             except RedisError as exc:
                 log.exception("renewing locks failed", queue=self.name)
                 self._emit("error", exc)
                 continue
-            for job_id in lost:
-                jid = job_id.decode() if isinstance(job_id, bytes) else job_id
-                log.warning(
-                    "lost the lock of a running job; its result will be discarded",
-                    queue=self.name,
-                    job_id=jid,
-                )
+            for raw_id in lost:
+                self._lock_lost(_text(raw_id))
+            for raw_id in cancelled:
+                self._request_cancel(_text(raw_id))
+
+    def _renew_soon(self) -> None:
+        """Renew the locks now (after an outage, a blocked loop, or a (re)subscription to cancels)."""
+        self._renew_now.set()
+
+    def _lock_lost(self, job_id: str) -> None:
+        job = self._active.pop(job_id, None)
+        task = self._tasks.get(job_id)
+        if job is None or job_id in self._lost:
+            return
+        log.warning(
+            "lost the lock of a running job (another worker may run it); stopping its handler, "
+            "its result will be discarded",
+            queue=self.name,
+            job_id=job_id,
+            job_name=job.name,
+        )
+        self._emit("error", LockLostError(f"job {job_id}: the lock is no longer held by this worker"))
+        if task is not None:
+            self._lost.add(job_id)
+            task.cancel()
+
+    def _request_cancel(self, job_id: str) -> None:
+        """A cancel request for `job_id` (ignored unless this worker runs it)."""
+        task = self._tasks.get(job_id)
+        if task is None or job_id in self._cancel_requested or job_id in self._lost:
+            return
+        self._cancel_requested.add(job_id)
+        log.info("cancelling a running job on request", queue=self.name, job_id=job_id)
+        task.cancel()
+
+    def _stopped_job(self, job: Job[Any]) -> _Finished | None:
+        """The outcome of a job whose handler was stopped on purpose (cancelled, or lock lost)."""
+        if job.id in self._lost:
+            return None
+        if not self._is_async and any(o.job_id == job.id for o in self._orphans):
+            log.warning(
+                "job cancelled; its handler runs in a thread that cannot be interrupted: it goes on to its "
+                "end and its result is discarded",
+                queue=self.name,
+                job_id=job.id,
+            )
+        exc = JobCancelledError(f"job {job.id} was cancelled")
+        return _Finished(
+            job,
+            "failed",
+            CANCELLED_REASON,
+            serialization.dumps(job.stacktrace[-MAX_STACKTRACES:]),
+            _keep(job.raw_opts.get("remove_on_fail"), DEFAULT_KEEP_FAILED),
+            error=exc,
+        )
+
+    @staticmethod
+    def _uncancel() -> None:
+        # The cancellation was ours and is handled: later awaits of this task must not see it.
+        task = asyncio.current_task()
+        if task is not None:
+            while task.cancelling():
+                task.uncancel()
+
+    # -- event-loop lag (see lag.py) ------------------------------------------------------------------
+
+    def running_jobs(self, since: float) -> list[dict[str, Any]]:
+        """Jobs of this worker that ran on the loop (async handlers) at some point after `since`."""
+        if not self._is_async:
+            return []
+        jobs = {job_id: job.name for job_id, job in list(self._active.items()) if job_id in self._tasks}
+        for job_id, name, ended in self._ended:
+            if ended >= since:
+                jobs.setdefault(job_id, name)
+        return [{"queue": self.name, "job_id": job_id, "job_name": name} for job_id, name in jobs.items()]
+
+    def loop_lagged(self, seconds: float) -> None:
+        if seconds * 1000 > self.lock_ms / 3:
+            self._renew_soon()
 
     async def _stall_loop(self) -> None:
         lua = script("moveStalledJobsToWait")
@@ -720,6 +891,7 @@ class Worker:
                         k.stalled_check,
                         k.events,
                         k.marker,
+                        k.stalled,
                     ],
                     [
                         self.queue.base,
@@ -754,18 +926,36 @@ class Worker:
     # -- outages --------------------------------------------------------------------------------------
 
     async def _connection_lost(self, exc: BaseException) -> None:
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
-            log.warning("redis unreachable; retrying until it is back", queue=self.name, error=str(exc))
+        if self._outage.failed(exc):
             self._emit("error", exc)
-        waited = time.monotonic() - self._outage_since
-        await asyncio.sleep(min(0.1 * (2 ** min(waited, 6)), 5.0))
+        await self._outage.pause()
 
     def _connection_ok(self) -> None:
-        if self._outage_since is not None:
-            log.info(
-                "redis reachable again; worker resumed",
-                queue=self.name,
-                outage_seconds=round(time.monotonic() - self._outage_since, 1),
-            )
-            self._outage_since = None
+        self._outage.ok()
+
+
+class _ThreadSlot:
+    """The thread of one sync handler call; counted against concurrency until it returns."""
+
+    __slots__ = ("done", "job_id")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.job_id = ""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel tasks and wait for them; cancel again any that swallowed it (on Python 3.11 an
+    `asyncio.wait_for` deep in a library can lose a cancellation)."""
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _done, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker loop had crashed", task=task.get_name(), exc_info=task.exception())

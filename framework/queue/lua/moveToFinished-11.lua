@@ -2,7 +2,10 @@
   moveToFinished: finish a batch of a worker's jobs (completed, failed for good, or failed and to be
   retried), then take up to `count` new jobs, like moveToActive: one round trip for "done, next please".
   A job is finished only if this worker still owns it: its lock holds our token, or the lock expired but
-  the job is still active under our token (nobody took it over). Otherwise it is left alone.
+  the job is still active under our token (nobody took it over). Otherwise it is left alone. A repeated
+  call (the reply of the first was lost with the connection) finds the job already finished under the same
+  token and reports it done again. A job flagged for cancellation (see cancelJob) is not retried: it fails
+  with the reason "cancelled".
 
   KEYS[1] wait, KEYS[2] active, KEYS[3] prioritized, KEYS[4] delayed, KEYS[5] meta, KEYS[6] events,
   KEYS[7] marker, KEYS[8] limiter, KEYS[9] pc, KEYS[10] completed, KEYS[11] failed
@@ -30,46 +33,56 @@ local results = {}
 local n = tonumber(ARGV[9])
 for i = 0, n - 1 do
   local o = 10 + i * 8
-  local jobId, token, kind = ARGV[o], ARGV[o + 1], ARGV[o + 2]
+  local jobId, token, kind, value = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
   local jobKey = base .. jobId
   local lock = redis.call("GET", jobKey .. ":lock")
+  local active = redis.call("ZSCORE", KEYS[2], jobId)
   local ours = lock == token
-  if not lock and redis.call("ZSCORE", KEYS[2], jobId) then
+  if not lock and active then
     ours = (workerId .. ":" .. (redis.call("HGET", jobKey, "ats") or "")) == token
   end
   if redis.call("EXISTS", jobKey) == 0 then
     results[i + 1] = -1
     redis.call("ZREM", KEYS[2], jobId)
   elseif not ours then
-    results[i + 1] = 0
+    if not active and token ~= "" and redis.call("HGET", jobKey, "ftk") == token then
+      results[i + 1] = 1
+    else
+      results[i + 1] = 0
+    end
   else
     results[i + 1] = 1
     redis.call("DEL", jobKey .. ":lock")
     redis.call("ZREM", KEYS[2], jobId)
+    if redis.call("HGET", jobKey, "cancel") == "1" and kind == "retry" then
+      kind, value = "failed", "cancelled"
+    end
+    redis.call("HDEL", jobKey, "cancel")
+    redis.call("HSET", jobKey, "ftk", token)
     local attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
     local keepCount, keepAge = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
     if kind == "completed" then
-      emit(KEYS[6], maxEvents, "completed", "jobId", jobId, "returnvalue", ARGV[o + 3])
+      emit(KEYS[6], maxEvents, "completed", "jobId", jobId, "returnvalue", value)
       if keepCount == 0 then
         removeJobKeys(base, jobId)
       else
-        redis.call("HSET", jobKey, "returnvalue", ARGV[o + 3], "finishedOn", now)
+        redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", now)
         redis.call("ZADD", KEYS[10], now, jobId)
         trimFinished(KEYS[10], base, keepCount, keepAge, now)
       end
     elseif kind == "failed" then
-      emit(KEYS[6], maxEvents, "failed", "jobId", jobId, "failedReason", ARGV[o + 3], "attemptsMade", attempts)
+      emit(KEYS[6], maxEvents, "failed", "jobId", jobId, "failedReason", value, "attemptsMade", attempts)
       if keepCount == 0 then
         removeJobKeys(base, jobId)
       else
-        redis.call("HSET", jobKey, "failedReason", ARGV[o + 3], "stacktrace", ARGV[o + 4], "finishedOn", now)
+        redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "finishedOn", now)
         redis.call("ZADD", KEYS[11], now, jobId)
         trimFinished(KEYS[11], base, keepCount, keepAge, now)
       end
     else -- retry
       local delay = tonumber(ARGV[o + 7])
-      redis.call("HSET", jobKey, "failedReason", ARGV[o + 3], "stacktrace", ARGV[o + 4])
-      emit(KEYS[6], maxEvents, "retried", "jobId", jobId, "failedReason", ARGV[o + 3], "attemptsMade", attempts,
+      redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4])
+      emit(KEYS[6], maxEvents, "retried", "jobId", jobId, "failedReason", value, "attemptsMade", attempts,
         "delay", delay)
       if delay > 0 then
         redis.call("ZADD", KEYS[4], now + delay, jobId)

@@ -1,24 +1,45 @@
 --[[
   releaseJobs: a worker that shuts down hands its unfinished jobs straight back to the front of the wait
-  list, instead of leaving them locked until the stall check finds them. The attempt is not counted.
+  list, instead of leaving them locked until the stall check finds them. The attempt is not counted. A job
+  whose cancellation was requested meanwhile fails with the reason "cancelled" instead.
 
-  KEYS[1] active, KEYS[2] wait, KEYS[3] events, KEYS[4] marker
-  ARGV[1] key base, ARGV[2] max events, then pairs: job id, token
+  KEYS[1] active, KEYS[2] wait, KEYS[3] events, KEYS[4] marker, KEYS[5] failed
+  ARGV[1] key base, ARGV[2] max events, ARGV[3] now (ms), ARGV[4] failed keep count, ARGV[5] failed keep
+  age (ms), then pairs: job id, token
 
   Returns the number of jobs handed back (jobs whose lock is not ours any more are left alone).
 ]]
 --- @include "emit"
+--- @include "removeJobKeys"
+--- @include "trimFinished"
 local base = ARGV[1]
+local now = tonumber(ARGV[3])
 local released = 0
-for i = 3, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local jobId, token = ARGV[i], ARGV[i + 1]
-  local lockKey = base .. jobId .. ":lock"
+  local jobKey = base .. jobId
+  local lockKey = jobKey .. ":lock"
   local lock = redis.call("GET", lockKey)
-  if (lock == token or not lock) and redis.call("ZREM", KEYS[1], jobId) == 1 then
+  local ours = lock == token
+  if not lock then
+    -- An expired lock: still ours if nobody fetched the job since (the token ends with its start count).
+    local ats = redis.call("HGET", jobKey, "ats")
+    ours = ats ~= false and string.sub(token, -(#ats + 1)) == ":" .. ats
+  end
+  if ours and redis.call("ZREM", KEYS[1], jobId) == 1 then
     redis.call("DEL", lockKey)
-    redis.call("RPUSH", KEYS[2], jobId)
-    emit(KEYS[3], ARGV[2], "waiting", "jobId", jobId, "prev", "active")
-    released = released + 1
+    if redis.call("HGET", jobKey, "cancel") == "1" then
+      redis.call("HDEL", jobKey, "cancel")
+      local attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
+      redis.call("HSET", jobKey, "failedReason", "cancelled", "finishedOn", now)
+      redis.call("ZADD", KEYS[5], now, jobId)
+      emit(KEYS[3], ARGV[2], "failed", "jobId", jobId, "failedReason", "cancelled", "attemptsMade", attempts)
+      trimFinished(KEYS[5], base, tonumber(ARGV[4]), tonumber(ARGV[5]), now)
+    else
+      redis.call("RPUSH", KEYS[2], jobId)
+      emit(KEYS[3], ARGV[2], "waiting", "jobId", jobId, "prev", "active")
+      released = released + 1
+    end
   end
 end
 if released > 0 then redis.call("ZADD", KEYS[4], 0, "0") end
