@@ -173,6 +173,7 @@ class Worker:
         self._running = 0
         self._reserved = 0
         self._finished: list[_Finished] = []
+        self._flushing = 0  # finished jobs being reported right now
         self._finished_event = asyncio.Event()
         self._fetch_event = asyncio.Event()
         self._idle_event = asyncio.Event()
@@ -334,7 +335,7 @@ class Worker:
             task.cancel()
 
     async def _wait_idle(self) -> None:
-        while self._running or self._finished or self._reserved:
+        while self._running or self._finished or self._reserved or self._flushing:
             self._idle_event.clear()
             await self._idle_event.wait()
 
@@ -680,8 +681,13 @@ class Worker:
             batch = self._take_finished()
             want = 0 if self._closing else max(self._free_slots(), 0)
             self._reserved += want
+            self._flushing += len(batch)
             try:
                 jobs = await self._flush(batch, want)
+            except asyncio.CancelledError:
+                # Stopped mid-report: _shutdown reports these (moveToFinished is idempotent).
+                self._finished[:0] = batch
+                raise
             except _CONNECTION_ERRORS as exc:
                 # Keep the results: they are reported once Redis is back.
                 self._reserved -= want
@@ -697,6 +703,8 @@ class Worker:
                 await asyncio.sleep(1)
                 self._finished_event.set()
                 continue
+            finally:
+                self._flushing -= len(batch)
             self._reserved -= want
             self._start_jobs(jobs)
             if len(jobs) < want:
