@@ -10,6 +10,7 @@ from framework.errors import (
     JobTimeoutError,
     LockLostError,
     NestqError,
+    RedisUnavailableError,
     UnrecoverableError,
 )
 from framework.queue import (
