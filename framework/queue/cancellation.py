@@ -55,7 +55,8 @@ class CancelListener:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
                 await self._subscribe(pubsub)
-                self._outage.ok()
+                # No outage.ok() here: a server still loading its data accepts SUBSCRIBE but not the
+                # worker's commands, so recovery is for the data path to declare.
                 if self._on_subscribed is not None:
                     self._on_subscribed()
                 while True:

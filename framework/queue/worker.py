@@ -115,7 +115,10 @@ class Worker:
         connection, prefix: as for `Queue`.
         concurrency: jobs run at the same time.
         lock_duration: seconds a job's lock lives without renewal (renewed every lock_duration / 3).
-        stalled_interval: seconds between stall checks (for the whole queue).
+        stalled_interval: seconds between stall checks (one worker runs each check for the whole queue). A
+            job is recovered once its lock has been missing at two checks: a dead worker's jobs go back
+            to waiting between lock_duration + 1x and + 2x stalled_interval after it died, and a live
+            worker whose locks lapsed (blocked loop, Redis restart) has one interval to take them back.
         max_stalled_count: times a job may stall (its worker died) before it is failed.
         limiter: `RateLimit(max=, duration=)` shared by every worker of the queue.
         drain_delay: longest single block on an empty queue, in seconds.
