@@ -2,7 +2,8 @@
 watch it complete through the live refresh (a worker in the test process runs it).
 
 The dashboard is served by uvicorn on a free loopback port in a thread of its own (with its own event
-loop and Redis clients). Screenshots go to docs/dashboard-queues.png and docs/dashboard-job.png.
+loop and Redis clients). Screenshots are taken on every run; with NESTQ_UPDATE_SCREENSHOTS=1 they
+replace docs/dashboard-queues.png and docs/dashboard-job.png (so a plain test run leaves the tree clean).
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ async def _seed(queues: dict[str, Queue], redis_url: str, prefix: str, handler: 
 
 
 async def test_retry_a_failed_job_in_the_browser(
-    dashboard: DashboardThread, queues: dict[str, Queue], redis_url: str, prefix: str
+    dashboard: DashboardThread, queues: dict[str, Queue], redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
     """Queue list -> queue -> failed job -> Retry -> the page shows it completed, without a reload."""
     handler = Flaky()
@@ -160,7 +161,8 @@ async def test_retry_a_failed_job_in_the_browser(
     handler.healed = True
     worker = Worker("email", handler, connection=redis_url, prefix=prefix)
     worker_task = asyncio.create_task(worker.run())
-    DOCS.mkdir(exist_ok=True)
+    shots = DOCS if os.environ.get("NESTQ_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    shots.mkdir(exist_ok=True)
     errors: list[str] = []
     try:
         async with playwright_api.async_playwright() as pw:
@@ -176,7 +178,7 @@ async def test_retry_a_failed_job_in_the_browser(
                 row = page.locator('tr[data-queue="email"]')
                 await playwright_api.expect(row.locator('[data-count="failed"]')).to_have_text("1")
                 await playwright_api.expect(page.locator("label.live")).to_have_class("live on")
-                await page.screenshot(path=str(DOCS / "dashboard-queues.png"), full_page=True)
+                await page.screenshot(path=str(shots / "dashboard-queues.png"), full_page=True)
 
                 await row.locator("a.queue-link").click()
                 await page.wait_for_url("**/queues/email")
@@ -194,7 +196,7 @@ async def test_retry_a_failed_job_in_the_browser(
                     "<script>alert(1)</script>"
                 )
                 assert await page.locator("main script").count() == 0
-                await page.screenshot(path=str(DOCS / "dashboard-job.png"), full_page=True)
+                await page.screenshot(path=str(shots / "dashboard-job.png"), full_page=True)
 
                 await page.locator("#job-actions").get_by_role("button", name="Retry").click()
                 await playwright_api.expect(page.locator(".flash-success")).to_contain_text(

@@ -4,17 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
+import structlog
 
+import framework.logging
 from framework.cli import main
 from framework.queue import Job, Queue, Worker
 from framework.settings import get_settings
 
 APP = "tests.integration.dashboard.cli_app:AppModule"
 ESC = "\x1b[31m"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """`main()` configures logging for the process; put the test session's logging back after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    installed = framework.logging._handler
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    framework.logging._handler = installed
+    structlog.reset_defaults()
 
 
 @pytest.fixture
@@ -189,3 +212,38 @@ class TestDashboardCommand:
         code = main(["dashboard", "--host", "0.0.0.0", "--port", "1"])
         err = capsys.readouterr().err
         assert code == 1 and "without authentication" in err and "NESTQ_DASHBOARD__PASSWORD" in err
+
+    def test_serves_until_sigterm(self, seeded_cli: None, redis_url: str, prefix: str) -> None:
+        """`nestq dashboard --port N` serves the discovered queues and exits 0 on SIGTERM."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = {**os.environ, "NESTQ_REDIS_URL": redis_url, "NESTQ_PREFIX": prefix}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "framework", "dashboard", "--port", str(port), "--read-only"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/admin/queues/"
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    response = httpx.get(url, timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                    assert time.monotonic() < deadline, "the dashboard did not come up"
+                    time.sleep(0.1)
+            assert response.status_code == 200
+            assert 'data-queue="email"' in response.text and 'method="post"' not in response.text
+            proc.send_signal(signal.SIGTERM)
+            output, _ = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, output
+        assert "dashboard listening" in output
