@@ -34,7 +34,7 @@ async def add_entries(queue: Queue, entries: list[Entry], timestamp: int) -> lis
     ts = timestamp or now_ms()
 
     def args(chunk: list[Entry]) -> list[Any]:
-        flat: list[Any] = [queue.base, ts, queue.max_events, len(chunk)]
+        flat: list[Any] = [queue._base_bytes, ts, queue.max_events, len(chunk)]
         for e in chunk:
             flat.extend(e)
         return flat

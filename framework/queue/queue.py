@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from framework.connection import Connection, create_redis
 from framework.errors import CorruptJobError, JobFailedError
@@ -24,7 +23,8 @@ from framework.queue.options import (
     coerce_options,
     keep_for,
 )
-from framework.queue.scripts import LuaScript, script
+from framework.queue.producer import AddBatcher, Entry, add_entries
+from framework.queue.scripts import LuaScript, execute, script
 from framework.queue.waiter import JobWaiter
 
 DEFAULT_MAX_EVENTS = 10_000
@@ -86,10 +86,12 @@ class Queue:
         self._owns_client = False
         self._default_opts_json = _opts_json(self.default_job_options or JobOptions())
         self._waiter: JobWaiter | None = None
+        self._batcher: AddBatcher | None = None
         # Set by a Worker on its own Queue so job.update_progress() also fires the worker's progress hook.
         self._progress_listener: Callable[[Job[Any], Any], None] | None = None
         k = self.keys
-        self._add_keys = [
+        # Pre-encoded: these go out with every add, and encoding them each time is measurable.
+        add_keys = (
             k.wait,
             k.prioritized,
             k.delayed,
@@ -98,7 +100,9 @@ class Queue:
             k.priority_counter,
             k.events,
             k.marker,
-        ]
+        )
+        self._add_keys: list[bytes] = [key.encode() for key in add_keys]
+        self._base_bytes = self.base.encode()
 
     # -- connection -------------------------------------------------------------------------------------
 
@@ -129,7 +133,8 @@ class Queue:
 
     # -- adding jobs ------------------------------------------------------------------------------------
 
-    def _prepare(self, name: str, data: Any, opts: dict[str, Any]) -> tuple[JobOptions, list[Any]]:
+    def _prepare(self, name: str, data: Any, opts: dict[str, Any]) -> tuple[JobOptions, Entry]:
+        """Validate one job and build its addJobs entry; raises before anything is written."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"job name must be a non-empty string, got {name!r}")
         options = build_options(self.default_job_options, opts)
@@ -138,21 +143,21 @@ class Queue:
                 "repeat= makes a job scheduler: use "
                 "queue.upsert_job_scheduler(id, Repeat(...), name=..., data=...)"
             )
-        data_json = serialization.dumps(data, what="data")
-        opts_json = self._default_opts_json if not opts else _opts_json(options)
-        args = [
-            self.base,
+        entry: Entry = [
             options.job_id or "",
             name,
-            data_json,
-            opts_json,
-            now_ms(),
+            serialization.dumps(data, what="data"),
+            self._default_opts_json if not opts else _opts_json(options),
             round(options.delay * 1000),
             options.priority,
             "1" if options.lifo else "0",
-            self.max_events,
         ]
-        return options, args
+        return options, entry
+
+    def _new_job(self, job_id: str, entry: Entry, data: Any, timestamp: int) -> Job[Any]:
+        job: Job[Any] = Job(self, job_id, entry[1], data, serialization.loads(entry[3]), timestamp=timestamp)
+        job.delay, job.priority = entry[4], entry[5]
+        return job
 
     async def add(self, name: str, data: Any = None, **opts: Any) -> Job[Any]:
         """Add a job and return it.
@@ -161,7 +166,7 @@ class Queue:
         remove_on_complete, remove_on_fail. A second add with the same job_id returns the existing job
         and writes nothing. With `repeat=Repeat(...)` it upserts a job scheduler instead (see
         `upsert_job_scheduler`; its id is `job_id`, else derived from the name and the pattern) and returns
-        the scheduler's next job.
+        the scheduler's next job. Concurrent calls are sent together (see `framework.queue.producer`).
 
         Raises:
             InvalidJobDataError (a TypeError): `data` cannot be carried by JSON (the message names the path).
@@ -169,78 +174,55 @@ class Queue:
         """
         if opts.get("repeat") is not None:
             return await self._add_scheduled(name, data, opts)
-        _, args = self._prepare(name, data, opts)
-        job_id, created = await self._run(script("addJob"), self._add_keys, args)
-        job_id = _text(job_id)
+        _, entry = self._prepare(name, data, opts)
+        if self._batcher is None:
+            self._batcher = AddBatcher(self)
+        timestamp = now_ms()
+        job_id, created = await self._batcher.submit(entry)
         if not created:
             existing = await self.get_job(job_id)
             if existing is not None:
                 return existing
-        job: Job[Any] = Job(self, job_id, name, data, serialization.loads(args[4]), timestamp=args[5])
-        job.delay, job.priority = args[6], args[7]
-        return job
+        return self._new_job(job_id, entry, data, timestamp)
 
     async def add_bulk(self, jobs: Iterable[dict[str, Any]]) -> list[Job[Any]]:
-        """Add many jobs in one round trip (one pipeline). Each item: {"name", "data", "opts": {...}}.
+        """Add many jobs in one round trip. Each item: {"name": ..., "data": ..., "opts": {...}}.
 
-        Every item is validated before anything is written: one bad item writes nothing.
+        Every item is validated before anything is written: one bad item writes nothing. Items whose
+        job_id already exists are returned as the existing jobs.
         """
-        prepared = []
+        prepared: list[tuple[Entry, Any]] = []
         for i, item in enumerate(jobs):
             if not isinstance(item, dict) or "name" not in item:
                 raise ValueError(f"add_bulk item {i} must be a dict with 'name', 'data' and optional 'opts'")
             try:
-                prepared.append(self._prepare(item["name"], item.get("data"), dict(item.get("opts") or {})))
+                _, entry = self._prepare(item["name"], item.get("data"), dict(item.get("opts") or {}))
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"add_bulk item {i}: {exc}") from None
+            prepared.append((entry, item.get("data")))
         if not prepared:
             return []
-        lua = script("addJob")
-        await self._ensure_loaded(lua)
-        pending = list(range(len(prepared)))
-        replies: list[Any] = [None] * len(prepared)
-        for _ in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            for i in pending:
-                pipe.execute_command("EVALSHA", lua.sha, lua.num_keys, *self._add_keys, *prepared[i][1])
-            results = await pipe.execute(raise_on_error=False)
-            retry = []
-            for i, res in zip(pending, results, strict=True):
-                if isinstance(res, NoScriptError):
-                    retry.append(i)
-                elif isinstance(res, Exception):
-                    raise res
-                else:
-                    replies[i] = res
-            if not retry:
-                break
-            await self.client.execute_command("SCRIPT", "LOAD", lua.source)
-            pending = retry
+        timestamp = now_ms()
+        results = await add_entries(self, [entry for entry, _ in prepared], timestamp)
         out: list[Job[Any]] = []
-        for (_, args), (job_id, _created) in zip(prepared, replies, strict=True):
-            job: Job[Any] = Job(
-                self, _text(job_id), args[2], None, serialization.loads(args[4]), timestamp=args[5]
-            )
-            job.data = serialization.loads(args[3])
-            job.delay, job.priority = args[6], args[7]
-            out.append(job)
+        for (entry, data), (job_id, created) in zip(prepared, results, strict=True):
+            existing = None if created else await self.get_job(job_id)
+            out.append(existing or self._new_job(job_id, entry, data, timestamp))
         return out
 
     async def _ensure_loaded(self, lua: LuaScript) -> None:
-        exists = await self.client.execute_command("SCRIPT", "EXISTS", lua.sha)
+        exists = await execute(self.client, "SCRIPT", "EXISTS", lua.sha)
         if not exists or not exists[0]:
-            await self.client.execute_command("SCRIPT", "LOAD", lua.source)
+            await execute(self.client, "SCRIPT", "LOAD", lua.source)
 
     # -- reading jobs -----------------------------------------------------------------------------------
 
     async def get_job(self, job_id: str) -> Job[Any] | None:
         """The job with that id, or None."""
-        flat = await self.client.hgetall(self.keys.job(job_id))
-        if not flat:
+        raw: dict[Any, Any] = await self.client.hgetall(self.keys.job(job_id))
+        if not raw:
             return None
-        fields = flat if isinstance(flat, dict) else hash_to_dict(flat)
-        fields = {(_text(k)): v for k, v in fields.items()}
-        return Job.from_hash(self, job_id, fields)
+        return Job.from_hash(self, job_id, {_text(k): v for k, v in raw.items()})
 
     async def get_job_state(self, job_id: str) -> JobState:
         k = self.keys
@@ -291,6 +273,7 @@ class Queue:
         """Ids in one state, newest first for finished states, next-to-run first for the others."""
         k = self.keys
         c = self.client
+        ids: list[Any]
         if state in ("waiting", "paused"):
             paused = await c.hexists(k.meta, "paused")
             if (state == "paused") != bool(paused):
