@@ -180,7 +180,14 @@ def _add_shutdown_timeout(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     module = load_module(args.app)
     return run_async(
-        _serve(module, workers=True, listeners=True, concurrency=None, timeout=args.shutdown_timeout)
+        _serve(
+            module,
+            workers=True,
+            listeners=True,
+            concurrency=None,
+            timeout=args.shutdown_timeout,
+            dashboard=True,
+        )
     )
 
 
@@ -205,10 +212,38 @@ async def _serve(
     listeners: bool,
     concurrency: int | None,
     timeout: float,
+    dashboard: bool = False,
 ) -> int:
     app = await Application.create(module)
-    await app.serve(workers, listeners=listeners, concurrency=concurrency, shutdown_timeout=timeout)
+    server = None
+    try:
+        if dashboard:
+            server = await _start_dashboard(app)
+        await app.serve(workers, listeners=listeners, concurrency=concurrency, shutdown_timeout=timeout)
+    finally:
+        if server is not None:
+            await server.stop()
+        await app.close()
     return 0
+
+
+async def _start_dashboard(app: Application) -> Any:
+    """The dashboard of `nestq run` (NESTQ_DASHBOARD__ENABLED, __HOST, __PORT, auth settings)."""
+    from framework.dashboard import DashboardError, auth_from_settings, check_bind, start_dashboard
+    from framework.logging import get_logger
+    from framework.settings import get_settings
+
+    settings = get_settings().dashboard
+    if not settings.enabled:
+        return None
+    # An open dashboard off loopback is a configuration error: refuse to start at all.
+    check_bind(settings.host, auth_from_settings(settings))
+    try:
+        return await start_dashboard(app, settings)
+    except DashboardError as exc:
+        # A second `nestq run` on one machine finds the port taken: its workers still run.
+        get_logger("nestq.cli").warning("dashboard not started; the workers run without it", reason=str(exc))
+        return None
 
 
 def _positive_int(text: str) -> int:

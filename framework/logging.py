@@ -45,6 +45,8 @@ def _redact(value: object) -> object:
 
 def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
     """structlog processor: replace passwords in URLs anywhere in the event (nested values too)."""
+    # uvicorn passes a copy of its message with terminal colour codes; it is noise in our lines.
+    event_dict.pop("color_message", None)
     for key, value in event_dict.items():
         event_dict[key] = _redact(value)
     return event_dict
