@@ -6,6 +6,7 @@ that way), else an embedded Valkey started once per test session in a temporary 
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,23 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+import structlog
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Code under test (the CLI's main()) configures logging process-wide: put it back after each test."""
+    import framework.logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    installed = framework.logging._handler
+    config = structlog.get_config()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    framework.logging._handler = installed
+    structlog.configure(**config)
 
 
 @pytest.fixture(scope="session")
