@@ -389,7 +389,8 @@ class Worker:
                 error=str(exc),
                 jobs=[j.id for j in jobs],
             )
-        self._active.clear()
+        for job in jobs:
+            self._active.pop(job.id, None)
 
     def _client_or_raise(self) -> Redis:
         if self._client is None:
@@ -552,6 +553,16 @@ class Worker:
                 raise
             self._uncancel()
             finished = self._stopped_job(job)
+        except Exception:
+            # Not the handler (_execute catches its errors): the job could not be started, e.g. Redis went
+            # away right then. Hand it back rather than keep renewing a lock nobody works under; if that
+            # fails too, the lock lapses and the stall check recovers the job.
+            log.exception("could not start the job; handing it back", queue=self.name, job_id=job_id)
+            held = self._active.get(job_id)
+            if held is not None:
+                hand_back = asyncio.ensure_future(self._release([held]))
+                self._hook_tasks.add(hand_back)
+                hand_back.add_done_callback(self._hook_tasks.discard)
         finally:
             self._tasks.pop(job_id, None)
             held = self._active.get(job_id)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from framework import LockLostError, Queue, Worker
+from framework import LockLostError, Queue, RedisUnavailableError, Worker
 from framework.queue.options import DEFAULT_KEEP_FAILED, keep_for
 from framework.queue.scripts import script
 
@@ -334,3 +334,29 @@ class TestBlockedEventLoop:
         done = await q.get_job(job.id)
         assert done is not None and done.return_value == "live" and done.attempts_made == 1
         assert events_named(logs, "event loop blocked")
+
+
+class TestNeverStuck:
+    async def test_job_that_cannot_start_is_handed_back(
+        self, make_queue, make_worker, monkeypatch, logs
+    ) -> None:
+        """An error outside the handler (Redis gone just as a job starts) hands the job back at once instead
+        of leaving it active under a lock that is renewed but that nobody works under."""
+        q = make_queue()
+        calls: list[str] = []
+        execute = Worker._execute
+
+        async def flaky(self: Worker, job: Any) -> Any:
+            calls.append(job.id)
+            if len(calls) == 1:
+                raise RedisUnavailableError("redis://127.0.0.1:1/0", 5.0)
+            return await execute(self, job)
+
+        monkeypatch.setattr(Worker, "_execute", flaky)
+        job = await q.add("n", "x")
+        make_worker(lambda j: j.data)
+        assert await job.wait_until_finished(timeout=5) == "x"
+        assert calls == [job.id, job.id]
+        assert events_named(logs, "could not start the job; handing it back")
+        done = await q.get_job(job.id)
+        assert done is not None and done.attempts_made == 1 and done.stalled_count == 0
