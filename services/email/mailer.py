@@ -120,7 +120,7 @@ def create_mailer(settings: EmailSettings) -> Mailer:
 
 
 def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip("<>"))[:80]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip("<>"))[:120]
 
 
 def build_message(
