@@ -167,6 +167,8 @@ class Worker:
         )
         self._listeners: dict[str, list[Callable[..., Any]]] = {e: [] for e in WORKER_EVENTS}
         self._queue: Queue | None = None
+        self._finish_keys: list[bytes] | None = None  # encoded once: they go out with every report
+        self._id_bytes = self.id.encode()
         self._client: Redis | None = None
         self._bclient: Redis | None = None
         self._owns_client = False
@@ -731,8 +733,8 @@ class Worker:
         lim_max = self.limiter.max if self.limiter else 0
         lim_ms = int(self.limiter.duration * 1000) if self.limiter else 0
         args: list[Any] = [
-            q.base,
-            self.id,
+            q._base_bytes,
+            self._id_bytes,
             self.lock_ms,
             now_ms(),
             want,
@@ -743,22 +745,12 @@ class Worker:
         ]
         for f in batch:
             args += [f.job.id, f.job.token or "", f.kind, f.value, f.stack, f.keep[0], f.keep[1], f.delay_ms]
+        if self._finish_keys is None:
+            finish_keys = (k.wait, k.active, k.prioritized, k.delayed, k.meta, k.events, k.marker, k.limiter,
+                           k.priority_counter, k.completed, k.failed)  # fmt: skip
+            self._finish_keys = [key.encode() for key in finish_keys]
         results, jobs, _next_due, _limited = await script("moveToFinished")(
-            self._client_or_raise(),
-            [
-                k.wait,
-                k.active,
-                k.prioritized,
-                k.delayed,
-                k.meta,
-                k.events,
-                k.marker,
-                k.limiter,
-                k.priority_counter,
-                k.completed,
-                k.failed,
-            ],
-            args,
+            self._client_or_raise(), self._finish_keys, args
         )
         self._connection_ok()
         for f, res in zip(batch, results, strict=True):
@@ -784,6 +776,8 @@ class Worker:
         return list(jobs)
 
     def _emit_for(self, job: Job[Any], event: str, *args: Any) -> None:
+        if not self._listeners[event]:
+            return  # the common case: binding the log context costs more than the rest of the report
         with structlog.contextvars.bound_contextvars(
             queue=self.name, job_id=job.id, job_name=job.name, attempt=job.attempts_made
         ):

@@ -31,21 +31,32 @@ local now = tonumber(ARGV[4])
 local maxEvents = ARGV[6]
 local results = {}
 local n = tonumber(ARGV[9])
+-- Retention runs once per set and rule at the end of the batch, not once per job.
+local trims, trimOrder = {}, {}
+local function trimLater(setKey, keepCount, keepAge)
+  local rule = setKey .. "|" .. keepCount .. "|" .. keepAge
+  if not trims[rule] then
+    trims[rule] = {setKey, keepCount, keepAge}
+    trimOrder[#trimOrder + 1] = rule
+  end
+end
 for i = 0, n - 1 do
   local o = 10 + i * 8
   local jobId, token, kind, value = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
   local jobKey = base .. jobId
   local lock = redis.call("GET", jobKey .. ":lock")
   local active = redis.call("ZSCORE", KEYS[2], jobId)
+  -- ats is written when a job is taken, so a hash without it is gone (or never ran).
+  local fields = redis.call("HMGET", jobKey, "ats", "cancel", "ftk")
   local ours = lock == token
   if not lock and active then
-    ours = (workerId .. ":" .. (redis.call("HGET", jobKey, "ats") or "")) == token
+    ours = (workerId .. ":" .. (fields[1] or "")) == token
   end
-  if redis.call("EXISTS", jobKey) == 0 then
+  if not fields[1] and redis.call("EXISTS", jobKey) == 0 then
     results[i + 1] = -1
     redis.call("ZREM", KEYS[2], jobId)
   elseif not ours then
-    if not active and token ~= "" and redis.call("HGET", jobKey, "ftk") == token then
+    if not active and token ~= "" and fields[3] == token then
       results[i + 1] = 1
     else
       results[i + 1] = 0
@@ -54,47 +65,55 @@ for i = 0, n - 1 do
     results[i + 1] = 1
     redis.call("DEL", jobKey .. ":lock")
     redis.call("ZREM", KEYS[2], jobId)
-    if redis.call("HGET", jobKey, "cancel") == "1" and kind == "retry" then
-      kind, value = "failed", "cancelled"
+    if fields[2] then
+      if fields[2] == "1" and kind == "retry" then
+        kind, value = "failed", "cancelled"
+      end
+      redis.call("HDEL", jobKey, "cancel")
     end
-    redis.call("HDEL", jobKey, "cancel")
-    redis.call("HSET", jobKey, "ftk", token)
     local attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
     local keepCount, keepAge = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
+    -- Jobs of one batch finish in the same millisecond: a fraction keeps their order in the set.
+    local score = now + i / (n + 1)
     if kind == "completed" then
       emit(KEYS[6], maxEvents, "completed", "jobId", jobId, "returnvalue", value)
       if keepCount == 0 then
         removeJobKeys(base, jobId)
       else
-        redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", now)
-        redis.call("ZADD", KEYS[10], now, jobId)
-        trimFinished(KEYS[10], base, keepCount, keepAge, now)
+        redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", now, "ftk", token)
+        redis.call("ZADD", KEYS[10], score, jobId)
+        trimLater(KEYS[10], keepCount, keepAge)
       end
     elseif kind == "failed" then
       emit(KEYS[6], maxEvents, "failed", "jobId", jobId, "failedReason", value, "attemptsMade", attempts)
       if keepCount == 0 then
         removeJobKeys(base, jobId)
       else
-        redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "finishedOn", now)
-        redis.call("ZADD", KEYS[11], now, jobId)
-        trimFinished(KEYS[11], base, keepCount, keepAge, now)
+        redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "finishedOn", now,
+          "ftk", token)
+        redis.call("ZADD", KEYS[11], score, jobId)
+        trimLater(KEYS[11], keepCount, keepAge)
       end
     else -- retry
       local delay = tonumber(ARGV[o + 7])
-      redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4])
+      redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "ftk", token)
       emit(KEYS[6], maxEvents, "retried", "jobId", jobId, "failedReason", value, "attemptsMade", attempts,
         "delay", delay)
       if delay > 0 then
         redis.call("ZADD", KEYS[4], now + delay, jobId)
         emit(KEYS[6], maxEvents, "delayed", "jobId", jobId, "delay", now + delay)
       else
-        local fields = redis.call("HMGET", jobKey, "priority", "lifo")
-        pushReady(KEYS[1], KEYS[3], KEYS[9], jobId, tonumber(fields[1]) or 0, fields[2] == "1")
+        local prio = redis.call("HMGET", jobKey, "priority", "lifo")
+        pushReady(KEYS[1], KEYS[3], KEYS[9], jobId, tonumber(prio[1]) or 0, prio[2] == "1")
         emit(KEYS[6], maxEvents, "waiting", "jobId", jobId, "prev", "failed")
       end
       redis.call("ZADD", KEYS[7], 0, "0")
     end
   end
+end
+for _, rule in ipairs(trimOrder) do
+  local t = trims[rule]
+  trimFinished(t[1], base, t[2], t[3], now)
 end
 local fetchCount = tonumber(ARGV[5])
 local jobs, limited = {}, 0
