@@ -491,6 +491,11 @@ class Worker:
         # No await between this check and setting _blocking: close() either sees _blocking and cancels
         # the call, or we see _closing here.
         self._blocking = True
+        # Waiting for a delayed job: the server checks blocking timeouts only `hz` times a second (every
+        # 100 ms by default), so wake ourselves on time by adding the marker when the job falls due.
+        wake = None
+        if next_due >= 0 and timeout < self.drain_delay:
+            wake = asyncio.get_running_loop().call_later(timeout + 0.001, self._wake_at_due_time)
         try:
             async with asyncio.timeout(timeout + _BLOCK_MARGIN):
                 await self._bclient_or_raise().bzpopmin(self.queue.keys.marker, timeout=max(timeout, 0.001))
@@ -503,6 +508,17 @@ class Worker:
             await self._connection_lost(exc)
         finally:
             self._blocking = False
+            if wake is not None:
+                wake.cancel()
+
+    def _wake_at_due_time(self) -> None:
+        task = asyncio.ensure_future(self._add_marker())
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
+
+    async def _add_marker(self) -> None:
+        with contextlib.suppress(Exception):  # best effort: the server's own timeout follows anyway
+            await self._client_or_raise().zadd(self.queue.keys.marker, {"0": 0})
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when the worker is closed."""
