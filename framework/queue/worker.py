@@ -464,10 +464,8 @@ class Worker:
                 await self._sleep(limited / 1000)
                 self._fetch_event.set()
                 continue
-            if jobs:
-                self._fetch_event.set()
-                continue
-            # Nothing ready to run.
+            # Fewer ready jobs than free slots: the queue has nothing more right now. Block until a job is
+            # added (the marker) rather than ask again: fetchJobs re-arms the marker when jobs remain.
             if self._burst:
                 if self._running or self._finished or self._reserved:
                     # In-flight jobs may still add retries: let them land, then look again.
