@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from framework.queue.options import MAX_PRIORITY
 from tests.integration.lua._support import PRIORITY_SHIFT, T0, LuaQueue
 
