@@ -40,6 +40,20 @@ local function trimLater(setKey, keepCount, keepAge)
     trimOrder[#trimOrder + 1] = rule
   end
 end
+-- Finished sets are ordered by score (finishedOn). Jobs finishing in the same millisecond (a batch, or
+-- two workers) get increasing fractions, so retention trims them oldest first instead of by id.
+local lastScore = {}
+local function finishScore(setKey)
+  local last = lastScore[setKey]
+  if last == nil then
+    local top = redis.call("ZRANGE", setKey, -1, -1, "WITHSCORES")
+    last = tonumber(top[2]) or 0
+  end
+  local score = now
+  if score <= last and score > last - 1 then score = last + 0.001 end
+  lastScore[setKey] = score
+  return score
+end
 for i = 0, n - 1 do
   local o = 10 + i * 8
   local jobId, token, kind, value = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
@@ -73,15 +87,13 @@ for i = 0, n - 1 do
     end
     local attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
     local keepCount, keepAge = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
-    -- Jobs of one batch finish in the same millisecond: a fraction keeps their order in the set.
-    local score = now + i / (n + 1)
     if kind == "completed" then
       emit(KEYS[6], maxEvents, "completed", "jobId", jobId, "returnvalue", value)
       if keepCount == 0 then
         removeJobKeys(base, jobId)
       else
         redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", now, "ftk", token)
-        redis.call("ZADD", KEYS[10], score, jobId)
+        redis.call("ZADD", KEYS[10], finishScore(KEYS[10]), jobId)
         trimLater(KEYS[10], keepCount, keepAge)
       end
     elseif kind == "failed" then
@@ -91,7 +103,7 @@ for i = 0, n - 1 do
       else
         redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "finishedOn", now,
           "ftk", token)
-        redis.call("ZADD", KEYS[11], score, jobId)
+        redis.call("ZADD", KEYS[11], finishScore(KEYS[11]), jobId)
         trimLater(KEYS[11], keepCount, keepAge)
       end
     else -- retry
