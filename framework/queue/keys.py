@@ -103,3 +103,19 @@ class QueueKeys:
 
     def scheduler(self, scheduler_id: str) -> str:
         return f"{self.base}:scheduler:{scheduler_id}"
+
+    # KEYS lists of the scripts called on every job, in the order their headers give.
+
+    def add_keys(self) -> list[str]:
+        """KEYS of addJob / addJobs."""
+        return [self.wait, self.prioritized, self.delayed, self.meta, self.id_counter, self.priority_counter,
+                self.events, self.marker]  # fmt: skip
+
+    def fetch_keys(self) -> list[str]:
+        """KEYS of moveToActive (also the first nine of moveToFinished)."""
+        return [self.wait, self.active, self.prioritized, self.delayed, self.meta, self.events, self.marker,
+                self.limiter, self.priority_counter]  # fmt: skip
+
+    def finish_keys(self) -> list[str]:
+        """KEYS of moveToFinished."""
+        return [*self.fetch_keys(), self.completed, self.failed]

@@ -89,19 +89,8 @@ class Queue:
         self._batcher: AddBatcher | None = None
         # Set by a Worker on its own Queue so job.update_progress() also fires the worker's progress hook.
         self._progress_listener: Callable[[Job[Any], Any], None] | None = None
-        k = self.keys
         # Pre-encoded: these go out with every add, and encoding them each time is measurable.
-        add_keys = (
-            k.wait,
-            k.prioritized,
-            k.delayed,
-            k.meta,
-            k.id_counter,
-            k.priority_counter,
-            k.events,
-            k.marker,
-        )
-        self._add_keys: list[bytes] = [key.encode() for key in add_keys]
+        self._add_keys: list[bytes] = [key.encode() for key in self.keys.add_keys()]
         self._base_bytes = self.base.encode()
 
     # -- connection -------------------------------------------------------------------------------------

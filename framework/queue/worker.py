@@ -412,17 +412,7 @@ class Worker:
     async def _fetch_loop(self) -> None:
         q = self.queue
         k = q.keys
-        keys = [
-            k.wait,
-            k.active,
-            k.prioritized,
-            k.delayed,
-            k.meta,
-            k.events,
-            k.marker,
-            k.limiter,
-            k.priority_counter,
-        ]
+        keys = [key.encode() for key in k.fetch_keys()]
         lim_max = self.limiter.max if self.limiter else 0
         lim_ms = int(self.limiter.duration * 1000) if self.limiter else 0
         lua = script("moveToActive")
@@ -760,9 +750,7 @@ class Worker:
         for f in batch:
             args += [f.job.id, f.job.token or "", f.kind, f.value, f.stack, f.keep[0], f.keep[1], f.delay_ms]
         if self._finish_keys is None:
-            finish_keys = (k.wait, k.active, k.prioritized, k.delayed, k.meta, k.events, k.marker, k.limiter,
-                           k.priority_counter, k.completed, k.failed)  # fmt: skip
-            self._finish_keys = [key.encode() for key in finish_keys]
+            self._finish_keys = [key.encode() for key in k.finish_keys()]
         results, jobs, _next_due, _limited = await script("moveToFinished")(
             self._client_or_raise(), self._finish_keys, args
         )
