@@ -104,6 +104,12 @@ class Application:
 
     @classmethod
     async def _bootstrap(cls, module: type[Module], overrides: Mapping[object, object]) -> Application:
+        if not structlog.is_configured():
+            # A program that set up no logging of its own gets nestq's (NESTQ_LOG_FORMAT/LEVEL), as the CLI
+            # does; one that configured structlog keeps its setup.
+            from framework.logging import configure_logging
+
+            configure_logging()
         specs = {
             token: value if isinstance(value, ProviderSpec) else provide(token, use_value=value)
             for token, value in overrides.items()
