@@ -434,18 +434,19 @@ class Worker:
                 )
                 self._connection_ok()
             except _CONNECTION_ERRORS as exc:
-                self._reserved -= want
                 await self._connection_lost(exc)
                 self._fetch_event.set()
                 continue
             except RedisError as exc:
-                self._reserved -= want
                 log.exception("fetching jobs failed", queue=self.name)
                 self._emit("error", exc)
                 await asyncio.sleep(1)
                 self._fetch_event.set()
                 continue
-            self._reserved -= want
+            finally:
+                # Whatever happened, the reservation ends here; close() may be waiting for it (_wait_idle).
+                self._reserved -= want
+                self._idle_event.set()
             self._start_jobs(jobs)
             if len(jobs) >= want:
                 # Every slot is busy; the finisher refills them as jobs complete.

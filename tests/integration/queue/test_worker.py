@@ -386,3 +386,17 @@ class TestHooks:
         await w.run_until_drained()
         for j in jobs:
             assert await j.get_state() == "completed"
+
+
+class TestClose:
+    @pytest.mark.parametrize("delay", [0, 0.001, 0.003, 0.01])
+    async def test_close_right_after_start_does_not_wait_for_the_grace_period(
+        self, make_worker, delay
+    ) -> None:
+        """close() while the first fetch is on the wire returns once it lands, not after the timeout."""
+        w = make_worker(lambda job: None, drain_delay=5)
+        await asyncio.sleep(delay)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await w.close(timeout=5)
+        assert loop.time() - started < 1.0
