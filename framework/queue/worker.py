@@ -25,7 +25,6 @@ import contextvars
 import inspect
 import os
 import socket
-import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,19 +42,18 @@ from framework.errors import (
     LockLostError,
     UnrecoverableError,
 )
-from framework.queue import serialization
-from framework.queue.backoff import Backoff, BackoffStrategy
+from framework.queue import outcome, serialization
+from framework.queue.backoff import BackoffStrategy
 from framework.queue.cancellation import CancelListener
 from framework.queue.durations import Seconds, to_seconds
 from framework.queue.job import Job
 from framework.queue.lag import watch_loop_lag
 from framework.queue.options import (
-    DEFAULT_KEEP_COMPLETED,
     DEFAULT_KEEP_FAILED,
-    KeepJobs,
     RateLimit,
     keep_for,
 )
+from framework.queue.outcome import Outcome
 from framework.queue.queue import Queue, hash_to_dict, now_ms
 from framework.queue.scheduler import SCHEDULER_JOB_PREFIX, schedule_next
 from framework.queue.scripts import script
@@ -69,39 +67,6 @@ CANCELLED_REASON = "cancelled"
 # A blocking call (BZPOPMIN) that has not returned this long after its own timeout sits on a dead
 # connection (a network cut sends no FIN/RST): it is abandoned and the connection dropped.
 _BLOCK_MARGIN = 5.0
-MAX_STACKTRACES = 10
-
-
-class _Finished:
-    """A job whose handler returned or raised, waiting to be reported in the next batch."""
-
-    __slots__ = ("delay_ms", "error", "job", "keep", "kind", "result", "stack", "value")
-
-    def __init__(
-        self,
-        job: Job[Any],
-        kind: str,
-        value: str,
-        stack: str,
-        keep: tuple[int, int],
-        delay_ms: int = 0,
-        result: Any = None,
-        error: BaseException | None = None,
-    ) -> None:
-        self.job = job
-        self.kind = kind
-        self.value = value
-        self.stack = stack
-        self.keep = keep
-        self.delay_ms = delay_ms
-        self.result = result
-        self.error = error
-
-
-def _keep(raw: Any, default: KeepJobs) -> tuple[int, int]:
-    if isinstance(raw, dict):
-        raw = KeepJobs.model_validate(raw)
-    return keep_for(raw, default)
 
 
 class Worker:
@@ -177,7 +142,7 @@ class Worker:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = 0
         self._reserved = 0
-        self._finished: list[_Finished] = []
+        self._finished: list[Outcome] = []
         self._flushing = 0  # finished jobs being reported right now
         self._finished_event = asyncio.Event()
         self._fetch_event = asyncio.Event()
@@ -527,7 +492,7 @@ class Worker:
     # -- running a job --------------------------------------------------------------------------------
 
     async def _process(self, job_id: str, token: str, flat: list[Any]) -> None:
-        finished: _Finished | None = None
+        finished: Outcome | None = None
         job: Job[Any]
         try:
             try:
@@ -584,7 +549,7 @@ class Worker:
                 self._finished_event.set()
             self._idle_event.set()
 
-    async def _execute(self, job: Job[Any]) -> _Finished:
+    async def _execute(self, job: Job[Any]) -> Outcome:
         raw = job.raw_opts
         timeout = raw.get("timeout")
         try:
@@ -602,14 +567,7 @@ class Worker:
                 value = serialization.dumps(result, what="return value")
             except InvalidJobDataError as exc:
                 return self._failure(job, exc, retry=False)
-            return _Finished(
-                job,
-                "completed",
-                value,
-                "",
-                _keep(raw.get("remove_on_complete"), DEFAULT_KEEP_COMPLETED),
-                result=result,
-            )
+            return outcome.completed(job, value, result)
         except UnrecoverableError as exc:
             return self._failure(job, exc, retry=False)
         except Exception as exc:
@@ -650,44 +608,12 @@ class Worker:
             log.info("thread of a stopped job returned; its result was discarded", job_id=slot.job_id)
             self._fetch_event.set()
 
-    def _failure(self, job: Job[Any], exc: BaseException, *, retry: bool) -> _Finished:
-        raw = job.raw_opts
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        stack = ([*job.stacktrace, "".join(traceback.format_exception(exc))])[-MAX_STACKTRACES:]
-        attempts = int(raw.get("attempts", 1))
-        if retry and job.attempts_made + 1 < attempts:
-            delay = 0.0
-            backoff_raw = raw.get("backoff")
-            if backoff_raw:
-                try:
-                    delay = Backoff.model_validate(backoff_raw).compute(
-                        job.attempts_made + 1, exc, job, self.backoff_strategies
-                    )
-                except Exception as bexc:
-                    log.error("backoff strategy failed; retrying without delay", error=str(bexc))
-            log.info("job failed; will retry", reason=reason, delay=round(delay, 3))
-            return _Finished(
-                job,
-                "retry",
-                reason,
-                serialization.dumps(stack),
-                _keep(raw.get("remove_on_fail"), DEFAULT_KEEP_FAILED),
-                delay_ms=int(delay * 1000),
-                error=exc,
-            )
-        log.info("job failed", reason=reason)
-        return _Finished(
-            job,
-            "failed",
-            reason,
-            serialization.dumps(stack),
-            _keep(raw.get("remove_on_fail"), DEFAULT_KEEP_FAILED),
-            error=exc,
-        )
+    def _failure(self, job: Job[Any], exc: BaseException, *, retry: bool) -> Outcome:
+        return outcome.failure(job, exc, retry=retry, strategies=self.backoff_strategies)
 
     # -- reporting finished jobs ----------------------------------------------------------------------
 
-    def _take_finished(self) -> list[_Finished]:
+    def _take_finished(self) -> list[Outcome]:
         batch, self._finished = self._finished, []
         return batch
 
@@ -732,7 +658,7 @@ class Worker:
                 self._fetch_event.set()
             self._idle_event.set()
 
-    async def _flush(self, batch: list[_Finished], want: int) -> list[Any]:
+    async def _flush(self, batch: list[Outcome], want: int) -> list[Any]:
         q = self.queue
         k = q.keys
         lim_max = self.limiter.max if self.limiter else 0
@@ -848,7 +774,7 @@ class Worker:
         log.info("cancelling a running job on request", queue=self.name, job_id=job_id)
         task.cancel()
 
-    def _stopped_job(self, job: Job[Any]) -> _Finished | None:
+    def _stopped_job(self, job: Job[Any]) -> Outcome | None:
         """The outcome of a job whose handler was stopped on purpose (cancelled, or lock lost)."""
         if job.id in self._lost:
             return None
@@ -859,15 +785,7 @@ class Worker:
                 queue=self.name,
                 job_id=job.id,
             )
-        exc = JobCancelledError(f"job {job.id} was cancelled")
-        return _Finished(
-            job,
-            "failed",
-            CANCELLED_REASON,
-            serialization.dumps(job.stacktrace[-MAX_STACKTRACES:]),
-            _keep(job.raw_opts.get("remove_on_fail"), DEFAULT_KEEP_FAILED),
-            error=exc,
-        )
+        return outcome.cancelled(job, JobCancelledError(f"job {job.id} was cancelled"), CANCELLED_REASON)
 
     @staticmethod
     def _uncancel() -> None:
