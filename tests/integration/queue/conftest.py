@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from framework.queue import Queue, Worker
+from framework.queue.scripts import script
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> None:
@@ -25,6 +27,15 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval:
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+async def take_job(q: Queue, *, worker: str = "dead-worker", lock_ms: int = 50) -> tuple[str, str]:
+    """Take the next job as a worker that never runs it (it dies, or freezes): returns (job id, token)."""
+    jobs, _due, _limited = await script("moveToActive")(
+        q.client, q.keys.fetch_keys(), [q.base, worker, lock_ms, int(time.time() * 1000), 1, 1000, 0, 0]
+    )
+    assert len(jobs) == 1
+    return jobs[0][0].decode(), jobs[0][1].decode()
 
 
 @pytest.fixture

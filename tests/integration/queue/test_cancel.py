@@ -14,7 +14,7 @@ import pytest
 from framework import JobCancelledError, JobFailedError, JobState, Queue
 from framework.queue.scripts import script
 
-from .conftest import wait_for
+from .conftest import take_job, wait_for
 
 
 async def _failed_event(q: Queue, job_id: str) -> dict[str, Any]:
@@ -252,23 +252,8 @@ class TestCancelActive:
         """A cancel for a job whose worker died is settled by the stall check: failed, not re-run."""
         q = make_queue()
         job = await q.add("n", 1, attempts=3)
-        k = q.keys
         # A worker takes the job and dies at once (its lock lasts 50 ms).
-        await script("moveToActive")(
-            q.client,
-            [
-                k.wait,
-                k.active,
-                k.prioritized,
-                k.delayed,
-                k.meta,
-                k.events,
-                k.marker,
-                k.limiter,
-                k.priority_counter,
-            ],
-            [q.base, "dead-worker", 50, int(time.time() * 1000), 1, 1000, 0, 0],
-        )
+        await take_job(q, lock_ms=50)
         assert await q.cancel(job.id) is True  # requested: the job is active
         ran: list[str] = []
         make_worker(lambda j: ran.append(j.id), stalled_interval=0.2)

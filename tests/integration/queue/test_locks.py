@@ -17,7 +17,7 @@ from framework import LockLostError, Queue, RedisUnavailableError, Worker
 from framework.queue.options import DEFAULT_KEEP_FAILED, keep_for
 from framework.queue.scripts import script
 
-from .conftest import wait_for
+from .conftest import take_job, wait_for
 
 
 @pytest.fixture
@@ -33,24 +33,8 @@ def events_named(logs: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
 
 async def take_as_dead_worker(q: Queue, lock_ms: int = 50) -> str:
     """Fetch the next job for a worker that dies at once; returns its job id."""
-    k = q.keys
-    jobs, _due, _lim = await script("moveToActive")(
-        q.client,
-        [
-            k.wait,
-            k.active,
-            k.prioritized,
-            k.delayed,
-            k.meta,
-            k.events,
-            k.marker,
-            k.limiter,
-            k.priority_counter,
-        ],
-        [q.base, "dead-worker", lock_ms, int(time.time() * 1000), 1, 1000, 0, 0],
-    )
-    assert len(jobs) == 1
-    return str(jobs[0][0].decode())
+    job_id, _token = await take_job(q, lock_ms=lock_ms)
+    return job_id
 
 
 async def lock_gone(q: Queue, job_id: str) -> bool:
@@ -240,22 +224,7 @@ class TestStallCheck:
         q = make_queue()
         job = await q.add("n", 1)
         k = q.keys
-        jobs, _due, _lim = await script("moveToActive")(
-            q.client,
-            [
-                k.wait,
-                k.active,
-                k.prioritized,
-                k.delayed,
-                k.meta,
-                k.events,
-                k.marker,
-                k.limiter,
-                k.priority_counter,
-            ],
-            [q.base, "frozen-worker", 1, int(time.time() * 1000), 1, 1000, 0, 0],
-        )
-        token = jobs[0][1].decode()
+        _job_id, token = await take_job(q, worker="frozen-worker", lock_ms=1)
         await wait_for(lambda: lock_gone(q, job.id))
         assert await next_stall_check(q) == [[], []]
         assert await q.client.smembers(k.stalled) == {job.id.encode()}
