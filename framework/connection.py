@@ -172,11 +172,14 @@ def _hiredis_packing(cls: type[Any]) -> type[Any]:
     return fast
 
 
-def clone_redis(client: Redis) -> Redis:
+def clone_redis(client: Redis, *, name: str | None = None) -> Redis:
     """A new client with its own connection pool to the same server, for blocking commands: without a read
-    timeout (the caller bounds each wait), whatever the original client has."""
+    timeout (the caller bounds each wait), whatever the original client has. `name` is set on each of its
+    connections (CLIENT SETNAME), so they can be told apart in CLIENT LIST."""
     kwargs = dict(client.connection_pool.connection_kwargs)
     kwargs["socket_timeout"] = None
+    if name is not None:
+        kwargs["client_name"] = name
     pool = client.connection_pool.__class__(
         connection_class=client.connection_pool.connection_class, **kwargs
     )

@@ -2,7 +2,9 @@
 
 How it talks to Redis (few round trips, no polling):
 - a *fetcher* takes jobs when slots are free and, when the queue has nothing ready, blocks on the queue's
-  marker (BZPOPMIN) until a job is added or the next delayed job falls due;
+  marker (BZPOPMIN) until a job is added or the next delayed job falls due, with the next fetch queued
+  behind the wait on the same connection: a job added to an idle worker costs it no second round trip
+  (idle_fetch.py);
 - a *finisher* sends every finished job of the moment in one `moveToFinished` call, which also takes as
   many new jobs as slots were freed: under load, one round trip completes a batch and refills it;
 - a *lock keeper* renews the locks of all active jobs in one call every lock_duration / 3 (at once after
@@ -46,6 +48,7 @@ from framework.queue import outcome, serialization
 from framework.queue.backoff import BackoffStrategy
 from framework.queue.cancellation import CancelListener
 from framework.queue.durations import Seconds, to_seconds
+from framework.queue.idle_fetch import IdleFetch, measure_clock_offset
 from framework.queue.job import Job
 from framework.queue.lag import watch_loop_lag
 from framework.queue.options import (
@@ -56,7 +59,7 @@ from framework.queue.options import (
 from framework.queue.outcome import Outcome
 from framework.queue.queue import Queue, hash_to_dict, now_ms
 from framework.queue.scheduler import SCHEDULER_JOB_PREFIX, schedule_next
-from framework.queue.scripts import script
+from framework.queue.scripts import LuaScript, script
 
 log = structlog.get_logger("nestq.worker")
 
@@ -136,6 +139,9 @@ class Worker:
         self._id_bytes = self.id.encode()
         self._client: Redis | None = None
         self._bclient: Redis | None = None
+        self._idle_fetch: IdleFetch | None = None
+        self._marker = b""
+        self._clock_offset = 0  # ms, this process's clock minus the server's (idle_fetch.py)
         self._owns_client = False
         # Job bookkeeping: `_active` holds every job we hold a lock for (running or waiting to be reported).
         self._active: dict[str, Job[Any]] = {}
@@ -216,7 +222,9 @@ class Worker:
     def _connect(self) -> None:
         if self._client is None:
             self._client, self._owns_client = create_redis(self._connection)
-            self._bclient = clone_redis(self._client)
+            # Named, so an operator can tell a worker's blocking connections apart in CLIENT LIST.
+            self._bclient = clone_redis(self._client, name=f"nestq-worker:{self.id}")
+            self._idle_fetch = IdleFetch(self._bclient, self._client, margin=_BLOCK_MARGIN)
             self._queue = Queue(
                 self.name,
                 connection=self._client,
@@ -225,6 +233,7 @@ class Worker:
                 max_events=self._max_events,
             )
             self._queue._progress_listener = self._on_progress
+            self._marker = self._queue.keys.marker.encode()
 
     def _on_progress(self, job: Job[Any], progress: Any) -> None:
         self._emit("progress", job, progress)
@@ -281,7 +290,7 @@ class Worker:
             self._fetch_event.set()
             self._finished_event.set()
             if self._fetcher is not None and self._blocking:
-                self._fetcher.cancel()
+                self._track(self._interrupt_block())
             if not self._started:
                 self._stopped.set()
                 return
@@ -291,6 +300,16 @@ class Worker:
         except TimeoutError:
             self._force()
         await self._stopped.wait()
+
+    async def _interrupt_block(self) -> None:
+        if not await self._idle_fetch_or_raise().interrupt() and self._fetcher is not None and self._blocking:
+            self._fetcher.cancel()  # CLIENT UNBLOCK refused: drop the connection instead
+
+    def _track(self, awaitable: Awaitable[Any]) -> None:
+        """Run `awaitable` in the background; shutdown waits for it."""
+        task = asyncio.ensure_future(awaitable)
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
 
     def _force(self) -> None:
         """Grace period over: cancel the running handlers; their jobs go back to waiting."""
@@ -329,6 +348,8 @@ class Worker:
             await asyncio.gather(*self._hook_tasks, return_exceptions=True)
         if self._queue is not None:
             await self._queue.close()
+        if self._idle_fetch is not None:
+            await self._idle_fetch.close()
         if self._bclient is not None:
             await self._bclient.aclose()
         if self._client is not None and self._owns_client:
@@ -364,6 +385,11 @@ class Worker:
             raise RuntimeError("the worker is not connected")
         return self._client
 
+    def _idle_fetch_or_raise(self) -> IdleFetch:
+        if self._idle_fetch is None:
+            raise RuntimeError("the worker is not connected")
+        return self._idle_fetch
+
     def _bclient_or_raise(self) -> Redis:
         if self._bclient is None:
             raise RuntimeError("the worker is not connected")
@@ -374,44 +400,48 @@ class Worker:
     def _free_slots(self) -> int:
         return self.concurrency - self._running - self._reserved - len(self._orphans)
 
-    async def _fetch_loop(self) -> None:
-        q = self.queue
-        k = q.keys
-        keys = [key.encode() for key in k.fetch_keys()]
+    def _fetch_args(self, want: int, now: int | str) -> list[Any]:
         lim_max = self.limiter.max if self.limiter else 0
         lim_ms = int(self.limiter.duration * 1000) if self.limiter else 0
+        base, offset = self.queue.base, self._clock_offset
+        return [base, self.id, self.lock_ms, now, want, self._max_events, lim_max, lim_ms, offset]
+
+    async def _fetch_loop(self) -> None:
+        keys = [key.encode() for key in self.queue.keys.fetch_keys()]
         lua = script("moveToActive")
+        await self._measure_clock()
         self._fetch_event.set()
+        # A reply taken while blocked (see _block): handled like a fetch's, without waiting for the event.
+        taken: Any | None = None
         while not self._closing:
-            await self._fetch_event.wait()
-            self._fetch_event.clear()
-            if self._closing:
-                break
-            want = self._free_slots()
-            if want <= 0:
-                continue
-            self._reserved += want
-            try:
-                jobs, next_due, limited = await lua(
-                    self._client_or_raise(),
-                    keys,
-                    [q.base, self.id, self.lock_ms, now_ms(), want, self._max_events, lim_max, lim_ms],
-                )
-                self._connection_ok()
-            except _CONNECTION_ERRORS as exc:
-                await self._connection_lost(exc)
-                self._fetch_event.set()
-                continue
-            except RedisError as exc:
-                log.exception("fetching jobs failed", queue=self.name)
-                self._emit("error", exc)
-                await asyncio.sleep(1)
-                self._fetch_event.set()
-                continue
-            finally:
-                # Whatever happened, the reservation ends here; close() may be waiting for it (_wait_idle).
-                self._reserved -= want
-                self._idle_event.set()
+            if taken is None:
+                await self._fetch_event.wait()
+                self._fetch_event.clear()
+                if self._closing:
+                    break
+                want = self._free_slots()
+                if want <= 0:
+                    continue
+                self._reserved += want
+                try:
+                    taken = await lua(self._client_or_raise(), keys, self._fetch_args(want, now_ms()))
+                    self._connection_ok()
+                except _CONNECTION_ERRORS as exc:
+                    await self._connection_lost(exc)
+                    self._fetch_event.set()
+                    continue
+                except RedisError as exc:
+                    log.exception("fetching jobs failed", queue=self.name)
+                    self._emit("error", exc)
+                    await asyncio.sleep(1)
+                    self._fetch_event.set()
+                    continue
+                finally:
+                    # Whatever happened, the reservation ends here; close() may wait for it (_wait_idle).
+                    self._reserved -= want
+                    self._idle_event.set()
+            jobs, next_due, limited = taken
+            taken = None
             self._start_jobs(jobs)
             if len(jobs) >= want:
                 # Every slot is busy; the finisher refills them as jobs complete.
@@ -433,42 +463,70 @@ class Worker:
             if not self._running and not self._finished and not self._drained_emitted:
                 self._drained_emitted = True
                 self._emit("drained")
-            await self._block(next_due)
-            self._fetch_event.set()
+            if jobs:
+                await asyncio.sleep(0)  # let the jobs just taken start before this loop blocks again
+            want = self._free_slots()
+            taken = await self._block(next_due, want, lua, keys)
+            if taken is None:
+                self._fetch_event.set()
 
-    async def _block(self, next_due: int) -> None:
+    async def _measure_clock(self) -> None:
+        with contextlib.suppress(Exception):  # 0 (the clocks agree) until it can be measured
+            self._clock_offset = await measure_clock_offset(self._client_or_raise())
+
+    async def _block(self, next_due: int, want: int, lua: LuaScript, keys: list[bytes]) -> Any | None:
+        """Wait for the marker and take up to `want` jobs in the same round trip (idle_fetch.py).
+        Returns moveToActive's reply, or None when the caller should fetch (or stop) itself."""
         timeout = self.drain_delay
         if next_due >= 0:
             timeout = min(timeout, max((next_due - now_ms()) / 1000, 0.0))
-        if timeout <= 0 or self._closing:
-            return
-        # No await between this check and setting _blocking: close() either sees _blocking and cancels
-        # the call, or we see _closing here.
+        if timeout <= 0 or self._closing or want <= 0:
+            return None
+        # No await between this check and setting _blocking: close() either sees _blocking and interrupts
+        # the wait, or we see _closing here.
         self._blocking = True
+        self._reserved += want
         # Waiting for a delayed job: the server checks blocking timeouts only `hz` times a second (every
         # 100 ms by default), so wake ourselves on time by adding the marker when the job falls due.
         wake = None
         if next_due >= 0 and timeout < self.drain_delay:
             wake = asyncio.get_running_loop().call_later(timeout + 0.001, self._wake_at_due_time)
+        taken = None
         try:
-            async with asyncio.timeout(timeout + _BLOCK_MARGIN):
-                await self._bclient_or_raise().bzpopmin(self.queue.keys.marker, timeout=max(timeout, 0.001))
+            taken = await self._idle_fetch_or_raise().wait_then_run(
+                self._marker, timeout, lua, keys, self._fetch_args(want, "")
+            )
             self._connection_ok()
         except asyncio.CancelledError:
-            if self._closing:
-                return
-            raise
+            if not self._closing:
+                raise
         except _CONNECTION_ERRORS as exc:
             await self._connection_lost(exc)
+            await self._measure_clock()
+        except RedisError as exc:
+            log.exception("fetching jobs failed", queue=self.name)
+            self._emit("error", exc)
+            await asyncio.sleep(1)
         finally:
             self._blocking = False
+            self._reserved -= want
+            self._idle_event.set()
             if wake is not None:
                 wake.cancel()
+        if taken is not None and self._closing:
+            # close() ended the wait, and the script queued behind it still took jobs: hand them back.
+            if taken[0]:
+                await self._release([self._taken_job(entry) for entry in taken[0]])
+            return None
+        return taken
+
+    def _taken_job(self, entry: list[Any]) -> Job[Any]:
+        job: Job[Any] = Job(self._queue, _text(entry[0]), "?", None)
+        job.token = _text(entry[1])
+        return job
 
     def _wake_at_due_time(self) -> None:
-        task = asyncio.ensure_future(self._add_marker())
-        self._hook_tasks.add(task)
-        task.add_done_callback(self._hook_tasks.discard)
+        self._track(self._add_marker())
 
     async def _add_marker(self) -> None:
         with contextlib.suppress(Exception):  # best effort: the server's own timeout follows anyway

@@ -13,7 +13,10 @@
   KEYS[9] pc
 
   ARGV[1] key base, ARGV[2] worker id, ARGV[3] lock duration (ms), ARGV[4] now (ms), ARGV[5] count,
-  ARGV[6] max events, ARGV[7] rate limit max (0 = none), ARGV[8] rate limit window (ms)
+  ARGV[6] max events, ARGV[7] rate limit max (0 = none), ARGV[8] rate limit window (ms),
+  ARGV[9] clock offset (ms, optional): with ARGV[4] empty, now = the server's clock + this offset. An idle
+  worker queues this script behind its BZPOPMIN (idle_fetch.py), so it runs long after it was
+  sent: a `now` taken at sending would be stale. The offset keeps now in the worker's clock.
 
   Returns {jobs, nextDue, limitedForMs}; jobs = {{id, token, {field, value, ...}}, ...};
   nextDue = due time (ms) of the earliest delayed job or -1.
@@ -25,6 +28,10 @@
 --- @include "fetchJobs"
 local base = ARGV[1]
 local now = tonumber(ARGV[4])
+if not now then
+  local t = redis.call("TIME")
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + (tonumber(ARGV[9]) or 0)
+end
 local maxEvents = ARGV[6]
 promoteDelayed(KEYS[4], KEYS[1], KEYS[3], KEYS[9], KEYS[6], KEYS[7], base, now, maxEvents)
 if redis.call("HEXISTS", KEYS[5], "paused") == 1 then

@@ -221,16 +221,16 @@ class LuaQueue:
         worker: str = "w1",
         *,
         lock_ms: int = LOCK_MS,
-        now: int = T0,
+        now: int | str = T0,
         count: int = 1,
         limit_max: int = 0,
         limit_ms: int = 0,
+        clock_offset: int | None = None,
     ) -> Taken:
-        jobs, next_due, limited = await script("moveToActive")(
-            self.r,
-            self._fetch_keys(),
-            [self.base, worker, lock_ms, now, count, MAX_EVENTS, limit_max, limit_ms],
-        )
+        args: list[Any] = [self.base, worker, lock_ms, now, count, MAX_EVENTS, limit_max, limit_ms]
+        if clock_offset is not None:
+            args.append(clock_offset)
+        jobs, next_due, limited = await script("moveToActive")(self.r, self._fetch_keys(), args)
         return Taken(_fetched(jobs), next_due, limited)
 
     async def move_to_finished(

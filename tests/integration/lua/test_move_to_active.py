@@ -223,3 +223,22 @@ async def test_each_fetch_of_a_job_gets_a_new_token(q: LuaQueue) -> None:
     assert (await q.job("1"))["ats"] == "2"
     assert (await q.job("1"))["worker"] == "w2"
     assert 0 < await q.lock_ttl("1") <= LOCK_MS
+
+
+async def test_empty_now_reads_the_server_clock_shifted_by_the_offset(q: LuaQueue) -> None:
+    # An idle worker queues moveToActive behind its BZPOPMIN: `now` must be read when the script runs.
+    sec, usec = await q.r.time()
+    server_ms = sec * 1000 + usec // 1000
+    offset = -3_600_000  # this worker's clock is an hour behind the server's
+    await q.add()
+    await q.add(timestamp=server_ms + offset - 1001, delay=1000)  # due, in the worker's clock
+    await q.add(timestamp=server_ms + offset, delay=60_000)  # not yet due
+
+    taken = await q.move_to_active(now="", count=5, clock_offset=offset)
+
+    assert len(taken.jobs) == 2
+    after_sec, after_usec = await q.r.time()
+    after_ms = after_sec * 1000 + after_usec // 1000
+    for job in taken.jobs:
+        assert server_ms + offset <= int(job.hash["processedOn"]) <= after_ms + offset
+    assert taken.next_due == server_ms + offset + 60_000
