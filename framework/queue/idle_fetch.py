@@ -25,6 +25,7 @@ from redis.asyncio.connection import AbstractConnection as Connection
 from redis.exceptions import NoScriptError
 
 from framework.connection import CONNECTION_ERRORS
+from framework.queue.held_connection import HeldConnection
 from framework.queue.scripts import LuaScript, execute
 
 _UNBLOCK_TRIES = 100  # 10 ms apart
@@ -49,12 +50,12 @@ class IdleFetch:
     """
 
     def __init__(self, blocking: Redis, control: Redis, *, margin: float) -> None:
-        self._blocking = blocking
         self._control = control
         self._margin = margin
         self._waiting = False
         self._client_id: int | None = None  # the blocking connection's id on the server, while it waits
-        self._conn: Connection | None = None
+        # One connection from wait to wait: no pool round on the path of every job that finds us idle.
+        self._held = HeldConnection(blocking)
 
     async def wait_then_run(
         self, marker: bytes, timeout: float, lua: LuaScript, keys: Sequence[bytes], args: Sequence[Any]
@@ -89,32 +90,21 @@ class IdleFetch:
         """Send the pipeline and read the CLIENT ID reply. The held connection may have died while idle
         (a restarted server): then nothing reached a server, and the pipeline goes once more on a new one."""
         for attempt in (1, 2):
-            reused = self._conn is not None
-            conn = await self._connection()
+            reused = self._held.held
+            conn = await self._held.connection()
             try:
                 await conn.send_packed_command(conn.pack_commands(commands))
                 self._client_id = int(await conn.read_response())
                 return conn
             except CONNECTION_ERRORS:
-                await self.close()
+                await self._held.drop()
                 if not reused or attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    async def _connection(self) -> Connection:
-        # One connection, held from wait to wait: taking it from the pool each time costs a lock and a
-        # check for unread data, on the path of every job that finds the worker idle.
-        if self._conn is None:
-            self._conn = await self._blocking.connection_pool.get_connection()  # type: ignore[no-untyped-call]
-        await self._conn.connect()  # reconnects after a failure; nothing to do while connected
-        return self._conn
-
     async def close(self) -> None:
         """Drop the connection (the next wait opens a new one)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.disconnect(nowait=True)
-            await self._blocking.connection_pool.release(conn)
+        await self._held.drop()
 
     async def interrupt(self) -> bool:
         """End the wait in progress early: the queued script still runs and its reply is returned. False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from framework.queue.held_connection import HeldConnection
 from framework.queue.scripts import script
 
 if TYPE_CHECKING:
@@ -25,8 +26,11 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def add_entries(queue: Queue, entries: list[Entry], timestamp: int) -> list[tuple[str, int]]:
-    """Write entries with as many `addJobs` calls as chunks, in one pipeline. Returns (id, created) pairs."""
+async def add_entries(
+    queue: Queue, entries: list[Entry], timestamp: int, via: HeldConnection | None = None
+) -> list[tuple[str, int]]:
+    """Write entries with as many `addJobs` calls as chunks, in one pipeline. Returns (id, created) pairs.
+    A single chunk goes over `via` when given (the batcher's own connection)."""
     from framework.queue.queue import now_ms
 
     lua = script("addJobs")
@@ -40,7 +44,7 @@ async def add_entries(queue: Queue, entries: list[Entry], timestamp: int) -> lis
         return flat
 
     if len(chunks) == 1:
-        replies = [await lua(queue.client, queue._add_keys, args(chunks[0]))]
+        replies = [await lua(queue.client, queue._add_keys, args(chunks[0]), via=via)]
     else:
         await queue._ensure_loaded(lua)
         pipe = queue.client.pipeline(transaction=False)
@@ -62,13 +66,15 @@ class AddBatcher:
         self._pending: list[tuple[Entry, asyncio.Future[tuple[str, int]]]] = []
         self._inflight = False
         self._task: asyncio.Future[None] | None = None  # held so the loop can't lose the sender task
+        # One call on the wire at a time: it can keep its own connection (held_connection.py).
+        self._conn = HeldConnection(queue.client)
 
     async def submit(self, entry: Entry) -> tuple[str, int]:
         if not self._inflight:
             # Nothing on the wire: send this one now, without a task or a future (the sequential case).
             self._inflight = True
             try:
-                return (await add_entries(self._queue, [entry], 0))[0]
+                return (await add_entries(self._queue, [entry], 0, self._conn))[0]
             finally:
                 if self._pending:
                     self._task = asyncio.ensure_future(self._send_loop())
@@ -78,12 +84,16 @@ class AddBatcher:
         self._pending.append((entry, fut))
         return await fut
 
+    async def close(self) -> None:
+        """Give the held connection back to the client's pool."""
+        await self._conn.close()
+
     async def _send_loop(self) -> None:
         try:
             while self._pending:
                 batch, self._pending = self._pending[:CHUNK], self._pending[CHUNK:]
                 try:
-                    results = await add_entries(self._queue, [entry for entry, _ in batch], 0)
+                    results = await add_entries(self._queue, [entry for entry, _ in batch], 0, self._conn)
                 except BaseException as exc:
                     for _, fut in batch:
                         if not fut.done():

@@ -107,6 +107,9 @@ class Queue:
         if self._waiter is not None:
             await self._waiter.close()
             self._waiter = None
+        if self._batcher is not None:
+            await self._batcher.close()
+            self._batcher = None
         if self._client is not None and self._owns_client:
             await self._client.aclose()
         self._client = None

@@ -17,6 +17,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from framework.connection import CONNECTION_ERRORS
+from framework.queue.held_connection import HeldConnection
+
 LUA_DIR = Path(__file__).with_name("lua")
 _INCLUDE = re.compile(r'^--- @include "([\w-]+)"\s*$', re.MULTILINE)
 
@@ -30,10 +33,23 @@ class LuaScript:
     source: str
     sha: str
 
-    async def __call__(self, client: Redis, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:
+    async def __call__(
+        self,
+        client: Redis,
+        keys: Sequence[str | bytes],
+        args: Sequence[Any],
+        *,
+        via: HeldConnection | None = None,
+    ) -> Any:
+        """EVALSHA on `client` (on `via`, a connection held from its pool, when given and healthy)."""
         if len(keys) != self.num_keys:  # a programming error in nestq, never user input
             raise AssertionError(f"{self.name} takes {self.num_keys} keys, got {len(keys)}")
         try:
+            if via is not None:
+                try:
+                    return await via.execute("EVALSHA", self.sha, self.num_keys, *keys, *args)
+                except CONNECTION_ERRORS:
+                    pass  # the held connection failed: once more through the client, with its retries
             return await execute(client, "EVALSHA", self.sha, self.num_keys, *keys, *args)
         except NoScriptError:
             # The server restarted or SCRIPT FLUSH ran: load it again, once.

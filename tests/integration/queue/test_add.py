@@ -6,8 +6,9 @@ import math
 from datetime import datetime, timedelta
 
 import pytest
+from redis.asyncio import Redis
 
-from framework import Backoff, InvalidJobDataError, JobState, KeepJobs
+from framework import Backoff, InvalidJobDataError, JobState, KeepJobs, Queue
 
 
 class TestAdd:
@@ -151,3 +152,35 @@ class TestAddBulk:
         jobs = await q.add_bulk([{"name": "n", "data": i} for i in range(3)])
         assert len(jobs) == 3
         assert await redis.llen(q.keys.wait) == 4
+
+
+class TestHeldConnection:
+    """add() keeps one connection of the client's pool (framework/queue/held_connection.py)."""
+
+    async def test_add_after_its_connection_was_killed_writes_the_job_once(self, redis_url, prefix) -> None:
+        client = Redis.from_url(redis_url, client_name="nestq-test-held")
+        async with Queue("held", connection=client, prefix=prefix) as q:
+            first = await q.add("n", {"i": 1})
+            [held] = [
+                c
+                for c in await client.client_list()
+                if c.get("name") == "nestq-test-held" and c.get("cmd") == "evalsha"
+            ]
+            await client.execute_command("CLIENT", "KILL", "ID", held["id"])
+
+            second = await q.add("n", {"i": 2})  # the dead connection is dropped; the add goes through
+
+            assert [first.id, second.id] == ["1", "2"]
+            assert await client.lrange(q.keys.wait, 0, -1) == [b"2", b"1"]
+        await client.aclose()
+
+    async def test_close_gives_the_connection_back_to_a_client_passed_in(self, redis_url, prefix) -> None:
+        client = Redis.from_url(redis_url)
+        q = Queue("held", connection=client, prefix=prefix)
+        await q.add("n", {"i": 1})
+        pool = client.connection_pool
+        assert len(pool._in_use_connections) == 1  # held by the queue's add batcher
+        await q.close()
+        assert len(pool._in_use_connections) == 0
+        assert await client.ping()  # the caller's client still works
+        await client.aclose()
