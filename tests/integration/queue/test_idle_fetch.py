@@ -6,6 +6,10 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import NoPermissionError
+
 from framework.queue import Job, Queue, Worker
 from framework.testing import capture_logs
 from tests.integration.queue.conftest import wait_for
@@ -118,3 +122,34 @@ async def test_a_connection_killed_while_idle_is_replaced_without_an_outage(
     second = await q.add("x", {"n": 2})
     await wait_for(lambda: second.id in done)
     assert errors == []
+
+
+async def test_close_while_blocked_without_client_unblock_rights_still_ends_the_wait(
+    redis_url: str, prefix: str, redis: Any
+) -> None:
+    """A server whose ACL forbids CLIENT UNBLOCK: close() drops the blocked connection instead."""
+    user, password = f"{prefix}-user", "pw-not-logged"
+    await redis.execute_command(
+        "ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all", "-client|unblock"
+    )
+    try:
+        host_port = redis_url.split("://", 1)[1]
+        url = f"redis://{user}:{password}@{host_port}"
+        as_user = Redis.from_url(url)
+        with pytest.raises(NoPermissionError):
+            await as_user.execute_command("CLIENT", "UNBLOCK", "1")
+        await as_user.aclose()
+        w = Worker("q", lambda job: None, connection=url, prefix=prefix, drain_delay=30)
+        task = asyncio.create_task(w.run())
+        q = Queue("q", connection=redis_url, prefix=prefix)
+        try:
+            await wait_for(lambda: _blocked(q, w))
+            t0 = time.monotonic()
+            await w.close(timeout=5)
+            await asyncio.wait_for(task, 5)
+            assert time.monotonic() - t0 < 2
+            assert not await _blocked(q, w)
+        finally:
+            await q.close()
+    finally:
+        await redis.execute_command("ACL", "DELUSER", user)
