@@ -8,9 +8,11 @@ How it talks to Redis (few round trips, no polling):
 - a *finisher* sends every finished job of the moment in one `moveToFinished` call, which also takes as
   many new jobs as slots were freed: under load, one round trip completes a batch and refills it;
 - a *lock keeper* renews the locks of all active jobs in one call every lock_duration / 3 (at once after
-  a blocked event loop or a Redis outage), and learns there of cancel requests it may have missed;
+  a blocked event loop or a Redis outage), and learns there of cancel requests it may have missed
+  (lock_keeper.py);
 - a *stall checker* moves jobs of dead workers back to waiting (once per interval for the whole queue; a
-  job must have had no lock for a whole interval, so a live worker can take lapsed locks back first);
+  job must have had no lock for a whole interval, so a live worker can take lapsed locks back first)
+  (stall_checker.py);
 - a *cancel listener* hears `queue.cancel(id)` for the jobs this worker runs (shard pub/sub).
 
 Redis outages: every loop retries with a capped backoff and the worker logs once when Redis goes away
@@ -41,7 +43,6 @@ from framework.errors import (
     InvalidJobDataError,
     JobCancelledError,
     JobTimeoutError,
-    LockLostError,
     UnrecoverableError,
 )
 from framework.queue import outcome, serialization
@@ -51,6 +52,7 @@ from framework.queue.durations import Seconds, to_seconds
 from framework.queue.idle_fetch import IdleFetch, measure_clock_offset
 from framework.queue.job import Job
 from framework.queue.lag import watch_loop_lag
+from framework.queue.lock_keeper import LockKeeper
 from framework.queue.options import (
     DEFAULT_KEEP_FAILED,
     RateLimit,
@@ -60,6 +62,7 @@ from framework.queue.outcome import Outcome
 from framework.queue.queue import Queue, hash_to_dict, now_ms
 from framework.queue.scheduler import SCHEDULER_JOB_PREFIX, schedule_next
 from framework.queue.scripts import LuaScript, script
+from framework.queue.stall_checker import StallChecker
 
 log = structlog.get_logger("nestq.worker")
 
@@ -164,12 +167,12 @@ class Worker:
         self._close_event = asyncio.Event()
         self._started = False
         self._outage = Outage("worker", queue=name, worker=self.id)
-        self._outage.on_recovered(self._renew_soon)
         self._drained_emitted = False
         # Crash safety: cancel requests, lock renewal on demand, threads of cancelled sync handlers.
         self._cancel_requested: set[str] = set()
         self._lost: set[str] = set()
         self._renew_now = asyncio.Event()
+        self._lock_keeper: LockKeeper | None = None  # built by run(), once connected
         # Jobs whose handler ended lately (id, name, loop time): the lag monitor names a handler that
         # blocked the loop and returned in the same step.
         self._ended: collections.deque[tuple[str, str, float]] = collections.deque(maxlen=256)
@@ -238,6 +241,12 @@ class Worker:
     def _on_progress(self, job: Job[Any], progress: Any) -> None:
         self._emit("progress", job, progress)
 
+    def _on_stalled(self, job: Job[Any]) -> None:
+        self._emit_for(job, "stalled", job)
+
+    def _emit_error(self, exc: BaseException) -> None:
+        self._emit("error", exc)
+
     async def run(self) -> None:
         """Process jobs until `close()` is called."""
         if self._started:
@@ -245,17 +254,41 @@ class Worker:
         self._started = True
         self._connect()
         log.info("worker started", queue=self.name, worker=self.id, concurrency=self.concurrency)
+        locks = self._lock_keeper = LockKeeper(
+            self._client_or_raise(),
+            self.queue,
+            lock_ms=self.lock_ms,
+            active=self._active,
+            tasks=self._tasks,
+            lost=self._lost,
+            renew_now=self._renew_now,
+            on_cancel=self._request_cancel,
+            on_error=self._emit_error,
+            connection_lost=self._connection_lost,
+            connection_ok=self._connection_ok,
+        )
+        self._outage.on_recovered(locks.renew_soon)
+        stalls = StallChecker(
+            self._client_or_raise(),
+            self.queue,
+            interval=self.stalled_interval,
+            max_stalled_count=self.max_stalled_count,
+            max_events=self._max_events,
+            on_stalled=self._on_stalled,
+            on_error=self._emit_error,
+            connection_lost=self._connection_lost,
+        )
         self._loops = [
             asyncio.create_task(self._finish_loop(), name=f"nestq-finisher-{self.name}"),
-            asyncio.create_task(self._lock_loop(), name=f"nestq-locks-{self.name}"),
-            asyncio.create_task(self._stall_loop(), name=f"nestq-stalls-{self.name}"),
+            asyncio.create_task(locks.run(), name=f"nestq-locks-{self.name}"),
+            asyncio.create_task(stalls.run(), name=f"nestq-stalls-{self.name}"),
             asyncio.create_task(
                 CancelListener(
                     self._bclient_or_raise(),
                     self.queue.keys.cancelled,
                     self._request_cancel,
                     self._outage,
-                    on_subscribed=self._renew_soon,
+                    on_subscribed=locks.renew_soon,
                 ).run(),
                 name=f"nestq-cancel-{self.name}",
             ),
@@ -770,58 +803,7 @@ class Worker:
         ):
             self._emit(event, *args)
 
-    # -- locks and stalls -----------------------------------------------------------------------------
-
-    async def _lock_loop(self) -> None:
-        interval = self.lock_ms / 3000
-        lua = script("extendLocks")
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
-                    await self._renew_now.wait()
-            self._renew_now.clear()
-            if not self._active:
-                continue
-            jobs = list(self._active.values())
-            args: list[Any] = [self.queue.base, self.lock_ms]
-            for job in jobs:
-                args += [job.id, job.token or ""]
-            try:
-                lost, cancelled = await lua(self._client_or_raise(), [self.queue.keys.active], args)
-                self._connection_ok()
-            except _CONNECTION_ERRORS as exc:
-                await self._connection_lost(exc)
-                self._renew_now.set()
-                continue
-            except RedisError as exc:
-                log.exception("renewing locks failed", queue=self.name)
-                self._emit("error", exc)
-                continue
-            for raw_id in lost:
-                self._lock_lost(_text(raw_id))
-            for raw_id in cancelled:
-                self._request_cancel(_text(raw_id))
-
-    def _renew_soon(self) -> None:
-        """Renew the locks now (after an outage, a blocked loop, or a (re)subscription to cancels)."""
-        self._renew_now.set()
-
-    def _lock_lost(self, job_id: str) -> None:
-        job = self._active.pop(job_id, None)
-        task = self._tasks.get(job_id)
-        if job is None or job_id in self._lost:
-            return
-        log.warning(
-            "lost the lock of a running job (another worker may run it); stopping its handler, "
-            "its result will be discarded",
-            queue=self.name,
-            job_id=job_id,
-            job_name=job.name,
-        )
-        self._emit("error", LockLostError(f"job {job_id}: the lock is no longer held by this worker"))
-        if task is not None:
-            self._lost.add(job_id)
-            task.cancel()
+    # -- cancellation ---------------------------------------------------------------------------------
 
     def _request_cancel(self, job_id: str) -> None:
         """A cancel request for `job_id` (ignored unless this worker runs it)."""
@@ -866,57 +848,8 @@ class Worker:
         return [{"queue": self.name, "job_id": job_id, "job_name": name} for job_id, name in jobs.items()]
 
     def loop_lagged(self, seconds: float) -> None:
-        if seconds * 1000 > self.lock_ms / 3:
-            self._renew_soon()
-
-    async def _stall_loop(self) -> None:
-        lua = script("moveStalledJobsToWait")
-        k = self.queue.keys
-        keep_count, keep_age = keep_for(None, DEFAULT_KEEP_FAILED)
-        while True:
-            try:
-                res = await lua(
-                    self._client_or_raise(),
-                    [
-                        k.active,
-                        k.wait,
-                        k.prioritized,
-                        k.priority_counter,
-                        k.failed,
-                        k.stalled_check,
-                        k.events,
-                        k.marker,
-                        k.stalled,
-                    ],
-                    [
-                        self.queue.base,
-                        now_ms(),
-                        self.max_stalled_count,
-                        int(self.stalled_interval * 1000),
-                        self._max_events,
-                        keep_count,
-                        keep_age,
-                    ],
-                )
-                if res:
-                    stalled, failed = res
-                    for raw_id in list(stalled) + list(failed):
-                        jid = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-                        log.warning(
-                            "stalled job recovered",
-                            queue=self.name,
-                            job_id=jid,
-                            outcome="failed" if raw_id in failed else "moved back to waiting",
-                        )
-                        job = await self.queue.get_job(jid)
-                        if job is not None:
-                            self._emit_for(job, "stalled", job)
-            except _CONNECTION_ERRORS as exc:
-                await self._connection_lost(exc)
-            except RedisError as exc:
-                log.exception("stall check failed", queue=self.name)
-                self._emit("error", exc)
-            await asyncio.sleep(self.stalled_interval)
+        if seconds * 1000 > self.lock_ms / 3 and self._lock_keeper is not None:
+            self._lock_keeper.renew_soon()
 
     # -- outages --------------------------------------------------------------------------------------
 
