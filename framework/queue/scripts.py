@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from framework.connection import CONNECTION_ERRORS
+from framework.errors import RedisUnavailableError
 from framework.queue.held_connection import HeldConnection
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -48,6 +49,8 @@ class LuaScript:
             if via is not None:
                 try:
                     return await via.execute("EVALSHA", self.sha, self.num_keys, *keys, *args)
+                except RedisUnavailableError:
+                    raise  # (re)connecting already retried for the whole budget: no second wait
                 except CONNECTION_ERRORS:
                     pass  # the held connection failed: once more through the client, with its retries
             return await execute(client, "EVALSHA", self.sha, self.num_keys, *keys, *args)
