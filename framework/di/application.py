@@ -232,6 +232,7 @@ class Application:
             module=self._plan.graph.root.name,
             workers=list(self._workers),
             listeners=[r.queue for r in self._readers],
+            loop=type(asyncio.get_running_loop()).__module__.partition(".")[0],  # "asyncio" or "uvloop"
         )
 
     async def serve(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -51,12 +52,20 @@ async def _stop(proc: asyncio.subprocess.Process) -> tuple[int, str]:
     ],
     ids=["worker", "run"],
 )
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 async def test_process_serves_jobs_and_exits_0_on_sigterm(
-    command: list[str], tmp_path: Path, redis_url: str, prefix: str
+    command: list[str], loop: str, tmp_path: Path, redis_url: str, prefix: str
 ) -> None:
-    """The process resolves `module:Attr` from its folder, processes jobs, and shuts down cleanly."""
+    """The process resolves `module:Attr` from its folder, processes jobs, and shuts down cleanly, on
+    either event loop (NESTQ_LOOP)."""
     (tmp_path / "cli_app.py").write_text(APP)
-    env = {**os.environ, "NESTQ_REDIS_URL": redis_url, "NESTQ_PREFIX": prefix, "NESTQ_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "NESTQ_REDIS_URL": redis_url,
+        "NESTQ_PREFIX": prefix,
+        "NESTQ_LOG_FORMAT": "json",
+        "NESTQ_LOOP": loop,
+    }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         *command,
@@ -77,6 +86,8 @@ async def test_process_serves_jobs_and_exits_0_on_sigterm(
     code, stderr = await _stop(proc)
     assert code == 0, stderr
     assert "application closed" in stderr
+    [started] = [json.loads(line) for line in stderr.splitlines() if '"application started"' in line]
+    assert started["loop"] == loop
 
 
 async def test_worker_for_a_queue_without_processor_fails_clearly(tmp_path: Path, redis_url: str) -> None:
