@@ -5,8 +5,10 @@ How it talks to Redis (few round trips, no polling):
   marker (BZPOPMIN) until a job is added or the next delayed job falls due, with the next fetch queued
   behind the wait on the same connection: a job added to an idle worker costs it no second round trip
   (idle_fetch.py);
-- a *finisher* sends every finished job of the moment in one `moveToFinished` call, which also takes as
-  many new jobs as slots were freed: under load, one round trip completes a batch and refills it;
+- a *finisher* sends the finished jobs of the moment in one `moveToFinished` call, which also takes as
+  many new jobs as slots were freed: under load, one round trip completes a batch and refills it. Two
+  such reports (of up to half the slots each) may be on the wire at once, so this process runs jobs while
+  the server finishes and hands out the next ones;
 - a *lock keeper* renews the locks of all active jobs in one call every lock_duration / 3 (at once after
   a blocked event loop or a Redis outage), and learns there of cancel requests it may have missed
   (lock_keeper.py);
@@ -73,6 +75,7 @@ CANCELLED_REASON = "cancelled"
 # A blocking call (BZPOPMIN) that has not returned this long after its own timeout sits on a dead
 # connection (a network cut sends no FIN/RST): it is abandoned and the connection dropped.
 _BLOCK_MARGIN = 5.0
+_REPORTS_IN_FLIGHT = 2  # finished-job reports on the wire at once (see _finish_loop)
 
 
 class Worker:
@@ -704,50 +707,80 @@ class Worker:
 
     # -- reporting finished jobs ----------------------------------------------------------------------
 
-    def _take_finished(self) -> list[Outcome]:
-        batch, self._finished = self._finished, []
+    def _take_finished(self, limit: int | None = None) -> list[Outcome]:
+        if limit is None or len(self._finished) <= limit:
+            batch, self._finished = self._finished, []
+        else:
+            batch, self._finished = self._finished[:limit], self._finished[limit:]
         return batch
 
     async def _finish_loop(self) -> None:
-        while True:
-            await self._finished_event.wait()
-            self._finished_event.clear()
-            if not self._finished:
-                if self._closing and not self._running:
-                    self._idle_event.set()
-                continue
-            batch = self._take_finished()
-            want = 0 if self._closing else max(self._free_slots(), 0)
-            self._reserved += want
-            self._flushing += len(batch)
-            try:
-                jobs = await self._flush(batch, want)
-            except asyncio.CancelledError:
-                # Stopped mid-report: _shutdown reports these (moveToFinished is idempotent).
-                self._finished[:0] = batch
-                raise
-            except _CONNECTION_ERRORS as exc:
-                # Keep the results: they are reported once Redis is back.
-                self._reserved -= want
-                self._finished[:0] = batch
-                await self._connection_lost(exc)
-                self._finished_event.set()
-                continue
-            except Exception as exc:
-                self._reserved -= want
-                self._finished[:0] = batch
-                log.exception("reporting finished jobs failed; will retry", queue=self.name)
-                self._emit("error", exc)
-                await asyncio.sleep(1)
-                self._finished_event.set()
-                continue
-            finally:
-                self._flushing -= len(batch)
+        # Two reports may be on the wire at once, each of at most half the slots: while the server runs one
+        # (finish a batch, take the next), this process runs the jobs the other one brought. With a
+        # single report in flight, the worker and the server would take turns and one of them always idled.
+        reports: set[asyncio.Task[None]] = set()
+        half = max(1, (self.concurrency + 1) // 2)
+        try:
+            while True:
+                await self._finished_event.wait()
+                self._finished_event.clear()
+                if not self._finished:
+                    if self._closing and not self._running:
+                        self._idle_event.set()
+                    continue
+                if len(reports) >= _REPORTS_IN_FLIGHT:
+                    await asyncio.wait(reports, return_when=asyncio.FIRST_COMPLETED)
+                    self._finished_event.set()
+                    continue
+                batch = self._take_finished(half)
+                if self._finished:
+                    self._finished_event.set()  # the rest goes in the next report
+                # Each report refills the slots its own jobs freed, so both reports bring work back. (A slot
+                # freed without a report wakes the fetcher instead: see _process.)
+                want = 0 if self._closing else max(min(self._free_slots(), len(batch)), 0)
+                self._reserved += want
+                self._flushing += len(batch)
+                report = asyncio.create_task(self._report(batch, want))
+                reports.add(report)
+                report.add_done_callback(reports.discard)
+        finally:
+            # Stopped: reports on the wire put their batches back for _shutdown to send (moveToFinished is
+            # idempotent, so a report that did land is only confirmed again).
+            for report in reports:
+                report.cancel()
+            await asyncio.gather(*reports, return_exceptions=True)
+
+    async def _report(self, batch: list[Outcome], want: int) -> None:
+        """Report one batch of finished jobs and start the jobs taken in the same call."""
+        try:
+            jobs = await self._flush(batch, want)
+        except asyncio.CancelledError:
             self._reserved -= want
-            self._start_jobs(jobs)
-            if len(jobs) < want:
-                self._fetch_event.set()
+            self._finished[:0] = batch
+            raise
+        except _CONNECTION_ERRORS as exc:
+            # Keep the results: they are reported once Redis is back.
+            self._reserved -= want
+            self._finished[:0] = batch
+            await self._connection_lost(exc)
+            self._finished_event.set()
+            return
+        except Exception as exc:
+            self._reserved -= want
+            self._finished[:0] = batch
+            log.exception("reporting finished jobs failed; will retry", queue=self.name)
+            self._emit("error", exc)
+            await asyncio.sleep(1)
+            self._finished_event.set()
+            return
+        finally:
+            self._flushing -= len(batch)
             self._idle_event.set()
+        self._reserved -= want
+        self._start_jobs(jobs)
+        if len(jobs) < want:
+            self._fetch_event.set()
+        self._idle_event.set()
 
     async def _flush(self, batch: list[Outcome], want: int) -> list[Any]:
         q = self.queue

@@ -117,6 +117,32 @@ class TestResults:
         assert peak == 5
         assert (await q.get_job_counts("completed"))["completed"] == 30
 
+    async def test_overlapping_reports_keep_the_limit_and_run_each_job_once(
+        self, make_queue, make_worker
+    ) -> None:
+        """Two finished-job reports may be on the wire at once, each refilling its own slots: with handlers
+        of mixed lengths the limit still holds, and every job runs exactly once."""
+        q = make_queue()
+        await q.add_bulk([{"name": "n", "data": i} for i in range(600)])
+        running = 0
+        peak = 0
+        runs: dict[int, int] = {}
+
+        async def handler(job):
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            runs[job.data] = runs.get(job.data, 0) + 1
+            for _ in range(job.data % 4):  # 0-3 loop turns: reports interleave with running jobs
+                await asyncio.sleep(0)
+            running -= 1
+
+        await make_worker(handler, start=False, concurrency=7).run_until_drained()
+        assert peak <= 7
+        assert runs == {i: 1 for i in range(600)}
+        counts = await q.get_job_counts("completed", "active", "waiting")
+        assert counts == {"completed": 600, "active": 0, "waiting": 0}
+
 
 class TestRetries:
     async def test_retries_until_attempts_then_fails(self, make_queue, make_worker) -> None:
