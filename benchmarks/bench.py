@@ -3,6 +3,8 @@
     python benchmarks/bench.py [--url redis://127.0.0.1:6379] [--n 20000]
                                [--only drain,enqueue,latency,memory]
 
+The server: --url, else NESTQ_REDIS_URL, else the embedded one (as everywhere in nestq).
+
 Each scenario uses a fresh key prefix and deletes its keys afterwards. The peer comparison (same machine,
 same Redis, same harness as arq/SAQ/taskiq/BullMQ) is ../shared/bench; see the README.
 """
@@ -19,6 +21,7 @@ import uuid
 from typing import Any
 
 from framework import Queue, Worker
+from framework.settings import redact_url
 
 try:
     import uvloop  # type: ignore[import-not-found]
@@ -35,7 +38,7 @@ async def _cleanup(q: Queue) -> None:
     await q.close()
 
 
-async def enqueue(url: str, n: int) -> dict[str, float]:
+async def enqueue(url: str | None, n: int) -> dict[str, float]:
     out = {}
     for mode in ("single", "concurrent", "bulk"):
         q = Queue("b", connection=url, prefix=_prefix())
@@ -60,7 +63,7 @@ async def enqueue(url: str, n: int) -> dict[str, float]:
     return out
 
 
-async def drain(url: str, n: int, concurrency: int = 50) -> dict[str, float]:
+async def drain(url: str | None, n: int, concurrency: int = 50) -> dict[str, float]:
     prefix = _prefix()
     q = Queue("b", connection=url, prefix=prefix)
     for s in range(0, n, 1000):
@@ -87,7 +90,7 @@ async def drain(url: str, n: int, concurrency: int = 50) -> dict[str, float]:
     return {f"drain conc {concurrency} (jobs/s)": n / (last - first)}
 
 
-async def redis_bytes_per_job(url: str, n: int = 10_000) -> dict[str, float]:
+async def redis_bytes_per_job(url: str | None, n: int = 10_000) -> dict[str, float]:
     """Redis memory held by one finished job kept with its result (remove_on_complete=False)."""
     prefix = _prefix()
     q = Queue("b", connection=url, prefix=prefix, default_job_options={"remove_on_complete": False})
@@ -102,7 +105,7 @@ async def redis_bytes_per_job(url: str, n: int = 10_000) -> dict[str, float]:
     return {"redis bytes per finished job kept": (after - before) / kept}
 
 
-async def latency(url: str, rate: float = 200, duration: float = 5) -> dict[str, float]:
+async def latency(url: str | None, rate: float = 200, duration: float = 5) -> dict[str, float]:
     prefix = _prefix()
     q = Queue("b", connection=url, prefix=prefix)
     lat: list[float] = []
@@ -130,7 +133,7 @@ async def latency(url: str, rate: float = 200, duration: float = 5) -> dict[str,
     return {"latency p50 (ms)": s[len(s) // 2] * 1000, "latency p99 (ms)": s[int(len(s) * 0.99)] * 1000}
 
 
-async def memory(url: str, n: int) -> dict[str, float]:
+async def memory(url: str | None, n: int) -> dict[str, float]:
     """Worker RSS before and after processing n jobs in batches (a flat line is the goal)."""
     prefix = _prefix()
     q = Queue("b", connection=url, prefix=prefix)
@@ -158,7 +161,9 @@ async def memory(url: str, n: int) -> dict[str, float]:
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--url", default=os.environ.get("NESTQ_REDIS_URL", "redis://127.0.0.1:6379"))
+    ap.add_argument(
+        "--url", default=os.environ.get("NESTQ_REDIS_URL"), help="default: NESTQ_REDIS_URL, else embedded"
+    )
     ap.add_argument("--n", type=int, default=20_000)
     ap.add_argument("--memory-n", type=int, default=200_000)
     ap.add_argument("--only", default="enqueue,drain,latency,memory")
@@ -177,6 +182,9 @@ async def main() -> None:
         rows.update(await latency(a.url))
     if "memory" in only:
         rows.update(await memory(a.url, a.memory_n))
+    server = redact_url(a.url) if a.url else "the embedded server"
+    loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+    print(f"nestq benchmark on {server}, {loop} event loop, n={a.n}")
     width = max(len(k) for k in rows)
     print(f"{'metric'.ljust(width)} | value")
     print(f"{'-' * width}-|------")
