@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from framework import Module, QueueModule
+from services.email import EmailModule
 from services.reports.processor import ReportsProcessor
 from services.reports.service import QUEUE, ReportBuilder, ReportsService
 from services.reports.store import ReportStore
@@ -11,7 +12,7 @@ from services.users import UsersModule
 
 
 class ReportsModule(Module):
-    imports = [QueueModule.register_queue(QUEUE), StorageModule, UsersModule]
+    imports = [QueueModule.register_queue(QUEUE), StorageModule, UsersModule, EmailModule]
     providers = [ReportStore, ReportBuilder, ReportsService]
     processors = [ReportsProcessor]
     exports = [ReportsService, ReportStore]

@@ -1,4 +1,5 @@
-"""`ReportsProcessor`: builds a report in three steps, reporting progress 10, 50, 90 and 100."""
+"""`ReportsProcessor`: builds a report in three steps, reporting progress 10, 50, 90 and 100, then emails
+the requester that it is ready (an `email` job, queued once per report even if the job is retried)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ from typing import Any
 import structlog
 
 from framework import Job, on_active, on_completed, on_failed, process, processor
+from services.email import EmailService
 from services.reports.schemas import ReportRequest
 from services.reports.service import GENERATE, QUEUE, ReportBuilder
 
 log = structlog.get_logger("services.reports")
+READY_TEMPLATE = "report-ready"
 
 
 @processor(QUEUE, concurrency=5)
 class ReportsProcessor:
-    def __init__(self, builder: ReportBuilder) -> None:
+    def __init__(self, builder: ReportBuilder, email: EmailService) -> None:
         self._builder = builder
+        self._email = email
 
     @process(GENERATE)
     async def generate(self, job: Job[ReportRequest]) -> dict[str, Any]:
@@ -27,7 +31,11 @@ class ReportsProcessor:
         await job.update_progress(90)
         await self._builder.save(report)
         await job.update_progress(100)
-        return report.model_dump(mode="json")
+        summary = report.model_dump(mode="json")
+        # The job id makes it idempotent: a retry of this job (say the return value could not be stored)
+        # finds the email already queued.
+        await self._email.send(report.email, READY_TEMPLATE, summary, job_id=f"{READY_TEMPLATE}-{job.id}")
+        return summary
 
     @on_active
     def active(self, job: Job[Any]) -> None:

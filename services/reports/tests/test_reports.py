@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from framework import Application, QueueEvents
+from services.email import Mailer
 from services.reports import (
     ReportRequest,
     ReportsModule,
@@ -14,7 +15,7 @@ from services.reports import (
     ReportStore,
     ReportSummary,
 )
-from services.testing import MakeApp
+from services.testing import FakeMailer, MakeApp
 from services.users import NewUser, UserStore
 
 
@@ -84,6 +85,33 @@ class TestGenerate:
         finally:
             await events.close()
         assert progress == [10, 50, 90, 100]
+
+    async def test_the_requester_is_emailed_once_when_the_report_is_ready(self, make_app: MakeApp) -> None:
+        """A built report queues one `report-ready` email to its requester (idempotent by job id: a second
+        run of the same report job queues nothing), and the email worker delivers it."""
+        mailer = FakeMailer()
+        app = await make_app(ReportsModule, overrides={Mailer: mailer})
+        service = app.get(ReportsService)
+        accepted = await service.request_report(ReportRequest(email="ada@example.com"))
+        await app.run_until_drained("reports")
+
+        email_queue = app.queue("email")
+        [sent] = await email_queue.get_jobs(["waiting"])
+        assert sent.id == f"report-ready-{accepted.job_id}"
+        assert sent.data["to"] == "ada@example.com" and sent.data["template"] == "report-ready"
+        assert sent.data["data"]["report_id"] == accepted.job_id
+
+        # The same report job run again (as after a lost result) does not email twice.
+        job = await app.queue("reports").get_job(accepted.job_id)
+        assert job is not None
+        await job.retry()
+        await app.run_until_drained("reports")
+        assert await email_queue.get_job_counts("waiting") == {"waiting": 1}
+
+        await app.run_until_drained("email")
+        [message] = mailer.to("ada@example.com")
+        assert message["Subject"] == f"Your report {accepted.job_id} is ready"
+        assert f"GET /reports/{accepted.job_id}" in message.get_body(("plain",)).get_content()
 
     async def test_invalid_job_data_fails_without_retry(self, app: Application) -> None:
         """A `generate` job whose data is not a ReportRequest fails at once, naming the field."""
