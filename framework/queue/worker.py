@@ -777,6 +777,16 @@ class Worker:
             self._flushing -= len(batch)
             self._idle_event.set()
         self._reserved -= want
+        if self._closing and jobs:
+            # close() came while this report was on the wire: the jobs it took go straight back. Counted
+            # as in flight meanwhile, so shutdown waits for the hand-back instead of cancelling it.
+            self._flushing += 1
+            try:
+                await self._release([self._taken_job(entry) for entry in jobs])
+            finally:
+                self._flushing -= 1
+                self._idle_event.set()
+            return
         self._start_jobs(jobs)
         if len(jobs) < want:
             self._fetch_event.set()

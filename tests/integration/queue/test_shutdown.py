@@ -79,6 +79,38 @@ class TestClose:
         await asyncio.wait_for(graceful, 5)
         assert await job.get_state() == "waiting"
 
+    async def test_jobs_taken_by_a_report_on_the_wire_at_close_go_back(self, make_queue, make_worker) -> None:
+        """A finished-job report also takes the next jobs; if close() comes while it is on the wire, the
+        jobs it took are handed back to waiting instead of started."""
+        q = make_queue()
+        await q.add_bulk([{"name": "n", "data": i} for i in range(5)])
+        ran: list[int] = []
+        w = make_worker(lambda job: ran.append(job.data), start=False, concurrency=2)
+        gate, reporting = asyncio.Event(), asyncio.Event()
+        real_flush = w._flush
+
+        async def held_flush(batch, want):
+            if want:
+                reporting.set()
+                await gate.wait()
+            return await real_flush(batch, want)
+
+        w._flush = held_flush
+        task = asyncio.create_task(w.run())
+        await asyncio.wait_for(reporting.wait(), 5)
+        closing = asyncio.create_task(w.close(timeout=5))
+        await wait_for(lambda: w._closing)
+        gate.set()
+        await asyncio.wait_for(closing, 10)
+        await asyncio.wait_for(task, 10)
+
+        assert sorted(ran) == [0, 1]
+        assert await q.get_job_counts("completed", "waiting", "active") == {
+            "completed": 2,
+            "waiting": 3,
+            "active": 0,
+        }
+
 
 class TestSignals:
     async def test_first_signal_graceful_second_forced(self) -> None:
