@@ -17,9 +17,21 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
+# A pool smaller than this is the caller's deliberate limit: taking a connection out of it for good could
+# starve their other commands, so nothing is held there (`for_client` returns None).
+MIN_POOL_TO_HOLD = 8
+
 
 class HeldConnection:
     """A connection from `client`'s pool, held until `close()`. Calls must not overlap."""
+
+    @classmethod
+    def for_client(cls, client: Redis) -> HeldConnection | None:
+        """A HeldConnection on `client`, or None when its pool is too small to spare one."""
+        limit = getattr(client.connection_pool, "max_connections", None)
+        if isinstance(limit, int) and limit < MIN_POOL_TO_HOLD:
+            return None
+        return cls(client)
 
     def __init__(self, client: Redis) -> None:
         self._client = client

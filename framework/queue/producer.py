@@ -67,7 +67,7 @@ class AddBatcher:
         self._inflight = False
         self._task: asyncio.Future[None] | None = None  # held so the loop can't lose the sender task
         # One call on the wire at a time: it can keep its own connection (held_connection.py).
-        self._conn = HeldConnection(queue.client)
+        self._conn = HeldConnection.for_client(queue.client)
 
     async def submit(self, entry: Entry) -> tuple[str, int]:
         if not self._inflight:
@@ -86,7 +86,8 @@ class AddBatcher:
 
     async def close(self) -> None:
         """Give the held connection back to the client's pool."""
-        await self._conn.close()
+        if self._conn is not None:
+            await self._conn.close()
 
     async def _send_loop(self) -> None:
         try:

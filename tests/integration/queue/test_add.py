@@ -6,7 +6,7 @@ import math
 from datetime import datetime, timedelta
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 
 from framework import Backoff, InvalidJobDataError, JobState, KeepJobs, Queue
 
@@ -183,4 +183,13 @@ class TestHeldConnection:
         await q.close()
         assert len(pool._in_use_connections) == 0
         assert await client.ping()  # the caller's client still works
+        await client.aclose()
+
+    async def test_a_one_connection_pool_is_not_held(self, redis_url, prefix) -> None:
+        """A caller's deliberately small pool keeps its connection for their other commands."""
+        client = Redis(connection_pool=ConnectionPool.from_url(redis_url, max_connections=1))
+        async with Queue("held", connection=client, prefix=prefix) as q:
+            job = await q.add("n", {"i": 1})
+            fetched = await q.get_job(job.id)  # "Too many connections" if add() had kept the only one
+            assert fetched is not None and fetched.data == {"i": 1}
         await client.aclose()
