@@ -17,6 +17,9 @@ How it talks to Redis (few round trips, no polling):
   (stall_checker.py);
 - a *cancel listener* hears `queue.cancel(id)` for the jobs this worker runs (shard pub/sub).
 
+Plain (sync) handlers run in threads; the thread of a cancelled job keeps its slot until it returns
+(thread_runner.py).
+
 Redis outages: every loop retries with a capped backoff and the worker logs once when Redis goes away
 and once when it is back (`Outage`); finished jobs are kept and reported on recovery. A handler that
 blocks the event loop is reported by the loop-lag monitor (`lag.py`), naming the jobs that were running.
@@ -27,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import contextvars
 import inspect
 import os
 import socket
@@ -65,6 +67,7 @@ from framework.queue.queue import Queue, hash_to_dict, now_ms
 from framework.queue.scheduler import SCHEDULER_JOB_PREFIX, schedule_next
 from framework.queue.scripts import LuaScript, script
 from framework.queue.stall_checker import StallChecker
+from framework.queue.thread_runner import ThreadRunner, ThreadSlot
 
 log = structlog.get_logger("nestq.worker")
 
@@ -179,7 +182,8 @@ class Worker:
         # Jobs whose handler ended lately (id, name, loop time): the lag monitor names a handler that
         # blocked the loop and returned in the same step.
         self._ended: collections.deque[tuple[str, str, float]] = collections.deque(maxlen=256)
-        self._orphans: set[_ThreadSlot] = set()
+        self._orphans: set[ThreadSlot] = set()
+        self._threads = ThreadRunner(orphans=self._orphans, on_orphan_returned=self._fetch_event.set)
         self._forced = False
         self._unwatch_lag: Callable[[], None] | None = None
 
@@ -673,34 +677,7 @@ class Worker:
         # Plain functions run in a thread (contextvars copied), so they never block the event loop. A thread
         # cannot be interrupted: when the job is cancelled or times out, its result is discarded but its
         # slot stays taken until it returns, so `concurrency` still bounds the threads at work.
-        loop = asyncio.get_running_loop()
-        ctx = contextvars.copy_context()
-        slot = _ThreadSlot()
-
-        def target() -> Any:
-            try:
-                return ctx.run(self.handler, job)
-            finally:
-                slot.done = True
-                with contextlib.suppress(RuntimeError):  # the loop is already closed
-                    loop.call_soon_threadsafe(self._thread_returned, slot)
-
-        try:
-            result = await loop.run_in_executor(None, target)
-        except asyncio.CancelledError:
-            if not slot.done:
-                slot.job_id = job.id
-                self._orphans.add(slot)
-            raise
-        if inspect.isawaitable(result):
-            return await result
-        return result
-
-    def _thread_returned(self, slot: _ThreadSlot) -> None:
-        if slot in self._orphans:
-            self._orphans.discard(slot)
-            log.info("thread of a stopped job returned; its result was discarded", job_id=slot.job_id)
-            self._fetch_event.set()
+        return await self._threads.call(self.handler, job)
 
     def _failure(self, job: Job[Any], exc: BaseException, *, retry: bool) -> Outcome:
         return outcome.failure(job, exc, retry=retry, strategies=self.backoff_strategies)
@@ -903,16 +880,6 @@ class Worker:
 
     def _connection_ok(self) -> None:
         self._outage.ok()
-
-
-class _ThreadSlot:
-    """The thread of one sync handler call; counted against concurrency until it returns."""
-
-    __slots__ = ("done", "job_id")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.job_id = ""
 
 
 def _text(value: Any) -> str:
