@@ -12,7 +12,6 @@ runs until SIGINT / SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -32,6 +31,7 @@ from framework.di.schedulers import upsert_processor_schedulers
 from framework.di.workers import create_worker
 from framework.errors import ConfigurationError, MissingProviderError
 from framework.queue import Queue, Worker
+from framework.queue.shutdown import ShutdownSignals
 
 T = TypeVar("T")
 
@@ -74,6 +74,8 @@ class Application:
         self._instances = instances
         self._workers: dict[str, Worker] = {}
         self._worker_tasks: list[asyncio.Task[None]] = []
+        self._stopping: list[Worker] = []  # workers being closed (a second signal forces them)
+        self._forcing: set[asyncio.Future[None]] = set()
         self._readers: list[ListenerReader] = []
         self._started = False
         self._closed = False
@@ -249,45 +251,35 @@ class Application:
         is left goes back to the queue. A second signal stops at once. Raises the error of a worker
         that crashed (after shutting down).
         """
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        received: list[str] = []
-
-        def on_signal(sig: signal.Signals) -> None:
-            if received:
-                log.warning(
-                    "second signal: stopping now; unfinished jobs go back to their queue", signal=sig.name
-                )
-                for task in self._worker_tasks:
-                    task.cancel()
-                return
-            log.info("signal received: shutting down", signal=sig.name, grace_seconds=shutdown_timeout)
-            received.append(sig.name)
-            stop.set()
-
-        installed: list[signal.Signals] = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, on_signal, sig)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
-                pass
+        signals = ShutdownSignals()
+        signals.on_second(self._force_workers)
+        signals.install()
         try:
             await self.start(workers, listeners=listeners, concurrency=concurrency)
-            waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._crashed.wait())]
+            waiters = [
+                asyncio.create_task(signals.graceful.wait()),
+                asyncio.create_task(self._crashed.wait()),
+            ]
             try:
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for waiter in waiters:
                     waiter.cancel()
-            await self.close(timeout=shutdown_timeout, signal=received[0] if received else None)
+            received = signals.received[0] if signals.received else None
+            await self.close(timeout=shutdown_timeout, signal=received)
         finally:
             if not self._closed:
                 await self.close(timeout=shutdown_timeout)
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+            signals.remove()
         if self._failure is not None:
             raise self._failure
+
+    def _force_workers(self) -> None:
+        """The second signal: end the grace period now; unfinished jobs go back to their queues."""
+        for worker in [*self._stopping, *self._workers.values()]:
+            forcing = asyncio.ensure_future(worker.close(timeout=0))
+            self._forcing.add(forcing)
+            forcing.add_done_callback(self._forcing.discard)
 
     async def run_until_drained(self, *queues: str, include_delayed: bool = False) -> None:
         """Burst mode: run the processors of `queues` (all when none given) until nothing is ready.
@@ -332,6 +324,7 @@ class Application:
     async def _close_workers(self, timeout: float | None) -> None:
         workers, self._workers = list(self._workers.values()), {}
         tasks, self._worker_tasks = self._worker_tasks, []
+        self._stopping = workers
         # A worker that does not stop within its grace period (plus a margin) must not hang the
         # process forever: its task is cancelled, which hands its jobs back to the queue.
         bound = None if timeout is None else timeout + WORKER_STOP_MARGIN
@@ -354,6 +347,8 @@ class Application:
                 task.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=WORKER_STOP_MARGIN)
+        finally:
+            self._stopping = []
 
     def _ordered_instances(self) -> list[object]:
         return [self._instances[u.key] for u in self._plan.units]

@@ -9,6 +9,8 @@ from typing import Any
 
 from framework.di import Module, QueueModule, process, processor
 from framework.queue import Job, JobState, Queue
+from framework.testing import capture_logs
+from tests.integration.queue.conftest import wait_for
 
 from .support import Calls, MakeApp
 
@@ -128,3 +130,23 @@ class TestServe:
         await asyncio.wait_for(serving, 10)
         assert ("shutdown Store", "SIGTERM") in calls.items
         assert signal.getsignal(signal.SIGTERM) is not None
+
+    async def test_a_second_sigterm_stops_at_once_and_hands_the_job_back(
+        self, make_app: MakeApp, redis_url: str, prefix: str
+    ) -> None:
+        """With a job still running in a long grace period, a second SIGTERM ends serve() at once; the
+        unfinished job goes back to waiting."""
+        app = await make_app(SlowModule)
+        calls = app.get(Calls)
+        serving = asyncio.create_task(app.serve(shutdown_timeout=60))
+        job = await app.queue("slow").add("slow", {})
+        await calls.wait_for(lambda items: ("job started", job.id) in items)
+        with capture_logs() as logs:
+            os.kill(os.getpid(), signal.SIGTERM)
+            await wait_for(lambda: any(e["event"].startswith("signal received") for e in logs), 10)
+        assert not serving.done()  # in its grace period, waiting for the job
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(serving, 10)  # not the 60 s grace period
+        assert ("job finished", job.id) not in calls.items
+        async with Queue("slow", connection=redis_url, prefix=prefix) as queue:
+            assert await queue.get_job_state(job.id) == JobState.WAITING
