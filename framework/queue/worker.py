@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from framework.connection import CONNECTION_ERRORS, Connection, Outage, clone_redis, create_redis
@@ -79,6 +79,7 @@ CANCELLED_REASON = "cancelled"
 # connection (a network cut sends no FIN/RST): it is abandoned and the connection dropped.
 _BLOCK_MARGIN = 5.0
 _REPORTS_IN_FLIGHT = 2  # finished-job reports on the wire at once (see _finish_loop)
+_POOL_NEEDED = 8  # connections a worker may use at once from its client's pool, handlers' calls included
 
 
 class Worker:
@@ -244,6 +245,21 @@ class Worker:
             )
             self._queue._progress_listener = self._on_progress
             self._marker = self._queue.keys.marker.encode()
+            self._check_pool()
+
+    def _check_pool(self) -> None:
+        # The fetcher, two reports, the lock keeper, the stall checker and the handlers' own calls share the
+        # client: a small non-blocking pool fails some of them with "Too many connections" under load.
+        pool = self._client_or_raise().connection_pool
+        limit = getattr(pool, "max_connections", None)
+        if isinstance(limit, int) and limit < _POOL_NEEDED and not isinstance(pool, BlockingConnectionPool):
+            log.warning(
+                "the Redis client's pool allows too few connections for a worker; some calls will fail with "
+                "'Too many connections'. Give it max_connections >= "
+                f"{_POOL_NEEDED} or a BlockingConnectionPool",
+                queue=self.name,
+                max_connections=limit,
+            )
 
     def _on_progress(self, job: Job[Any], progress: Any) -> None:
         self._emit("progress", job, progress)

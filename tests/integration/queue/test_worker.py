@@ -8,9 +8,12 @@ import threading
 import time
 
 import pytest
+from redis.asyncio import ConnectionPool, Redis
 
 from framework import Backoff, JobTimeoutError, KeepJobs, RateLimit, UnrecoverableError
+from framework.queue import Worker
 from framework.queue.backoff import register_backoff_strategy
+from framework.testing import capture_logs
 
 from .conftest import wait_for
 
@@ -426,3 +429,17 @@ class TestClose:
         started = loop.time()
         await w.close(timeout=5)
         assert loop.time() - started < 1.0
+
+
+async def test_a_client_with_a_tiny_pool_is_warned_about(redis_url, prefix) -> None:
+    """A caller's client whose pool cannot serve a worker's concurrent calls gets a warning naming the fix."""
+    client = Redis(connection_pool=ConnectionPool.from_url(redis_url, max_connections=2))
+    w = Worker("q", lambda job: None, connection=client, prefix=prefix)
+    with capture_logs() as logs:
+        task = asyncio.create_task(w.run())
+        await wait_for(lambda: w.is_running)
+        await w.close(timeout=5)
+        await asyncio.wait_for(task, 5)
+    [warning] = [e for e in logs if e["event"].startswith("the Redis client's pool allows too few")]
+    assert warning["max_connections"] == 2 and "BlockingConnectionPool" in warning["event"]
+    await client.aclose()
