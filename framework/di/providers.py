@@ -55,6 +55,7 @@ def provide(
     use_class: type | None = None,
     use_value: Any = _MISSING,
     use_factory: Callable[..., Any] | None = None,
+    use_existing: object = _MISSING,
     inject: Sequence[object] | None = None,
 ) -> ProviderSpec:
     """Register `token` in a module's `providers`, made by exactly one of the `use_*` arguments.
@@ -66,6 +67,8 @@ def provide(
         use_value: an object given as is.
         use_factory: a function called with its parameters injected; `async def` is awaited,
             generator / async generator functions are resources torn down at shutdown.
+        use_existing: another token: `token` is an alias resolving to that provider's very instance
+            (an interface or a string name for a concrete class, like NestJS's `useExisting`).
         inject: explicit tokens passed positionally to `use_factory` / `use_class`, instead of
             reading type hints.
     """
@@ -73,11 +76,20 @@ def provide(
     chosen = [n for n, v in (("use_class", use_class), ("use_factory", use_factory)) if v is not None]
     if use_value is not _MISSING:
         chosen.append("use_value")
+    if use_existing is not _MISSING:
+        chosen.append("use_existing")
     if len(chosen) != 1:
         raise ConfigurationError(
             f"provide({describe_token(token)}, ...) needs exactly one of use_class=, use_value=, "
-            f"use_factory=; got {', '.join(chosen) or 'none'}"
+            f"use_factory=, use_existing=; got {', '.join(chosen) or 'none'}"
         )
+    if use_existing is not _MISSING:
+        _check_token(use_existing)
+        if inject is not None:
+            raise ConfigurationError(f"provide({describe_token(token)}, use_existing=...) takes no inject=")
+        if use_existing == token:
+            raise ConfigurationError(f"provide({describe_token(token)}, use_existing=...) names itself")
+        return ProviderSpec(token, "factory", existing, (use_existing,))
     deps = tuple(inject) if inject is not None else None
     if deps is not None:
         for dep in deps:
@@ -93,6 +105,11 @@ def provide(
     if deps is not None:
         raise ConfigurationError(f"provide({describe_token(token)}, use_value=...) takes no inject=")
     return ProviderSpec(token, "value", use_value)
+
+
+def existing(instance: Any) -> Any:
+    """The factory of a `use_existing` alias: the instance of the token it names, as is."""
+    return instance
 
 
 def as_spec(item: object, *, owner: str) -> ProviderSpec:

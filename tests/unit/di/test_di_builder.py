@@ -34,6 +34,19 @@ class Reports:
         self.title = title
 
 
+class Notifier:  # an interface, for use_existing
+    pass
+
+
+class SmtpNotifier(Notifier):
+    pass
+
+
+class Sender:
+    def __init__(self, notifier: Notifier, by_name: Annotated[object, inject("notifier")]) -> None:
+        self.notifier, self.by_name = notifier, by_name
+
+
 class WithDefault:
     def __init__(self, mailer: Mailer | None = None, retries: int = 3) -> None:
         self.mailer = mailer
@@ -125,6 +138,35 @@ class TestResolution:
             config, dsn = app.get("pair")
             assert config is app.get(Config) and dsn == "smtp://localhost/0"
             assert app.get(Mailer).config is config
+
+    async def test_use_existing_is_an_alias_for_the_same_instance(self) -> None:
+        """provide(token, use_existing=Other) resolves to Other's very instance, for injection and get()."""
+
+        class Root(Module):
+            providers = [
+                SmtpNotifier,
+                provide(Notifier, use_existing=SmtpNotifier),
+                provide("notifier", use_existing=Notifier),
+                Sender,
+            ]
+
+        async with Application.create(Root) as app:
+            concrete = app.get(SmtpNotifier)
+            assert app.get(Notifier) is concrete and app.get("notifier") is concrete
+            assert app.get(Sender).notifier is concrete and app.get(Sender).by_name is concrete
+
+    def test_use_existing_must_name_a_provider(self) -> None:
+        """An alias of a token nobody provides fails at build, naming it; misuse fails at provide()."""
+
+        class Root(Module):
+            providers = [provide("notifier", use_existing=Config)]
+
+        with pytest.raises(MissingProviderError, match="Config"):
+            build(scan(Root))
+        with pytest.raises(ConfigurationError, match="names itself"):
+            provide("x", use_existing="x")
+        with pytest.raises(ConfigurationError, match="exactly one of"):
+            provide("x", use_existing=Config, use_value=1)
 
     async def test_async_and_generator_factories_are_resources(self) -> None:
         """An async generator factory starts at bootstrap and is torn down at close, dependents first."""
