@@ -104,7 +104,7 @@ class QueueKeys:
     def scheduler(self, scheduler_id: str) -> str:
         return f"{self.base}:scheduler:{scheduler_id}"
 
-    # KEYS lists of the scripts called on every job, in the order their headers give.
+    # KEYS lists of the scripts called from more than one place, in the order their headers give.
 
     def add_keys(self) -> list[str]:
         """KEYS of addJob / addJobs."""
@@ -119,3 +119,22 @@ class QueueKeys:
     def finish_keys(self) -> list[str]:
         """KEYS of moveToFinished."""
         return [*self.fetch_keys(), self.completed, self.failed]
+
+    def stall_keys(self) -> list[str]:
+        """KEYS of moveStalledJobsToWait."""
+        return [self.active, self.wait, self.prioritized, self.priority_counter, self.failed,
+                self.stalled_check, self.events, self.marker, self.stalled]  # fmt: skip
+
+    def schedule_keys(self, scheduler_id: str) -> list[str]:
+        """KEYS of scheduleNext (also the first nine of upsertJobScheduler)."""
+        return [self.schedulers, self.scheduler(scheduler_id), self.wait, self.prioritized, self.delayed,
+                self.meta, self.priority_counter, self.events, self.marker]  # fmt: skip
+
+    def upsert_scheduler_keys(self, scheduler_id: str) -> list[str]:
+        """KEYS of upsertJobScheduler."""
+        return [*self.schedule_keys(scheduler_id), self.completed, self.failed]
+
+    def remove_scheduler_keys(self, scheduler_id: str) -> list[str]:
+        """KEYS of removeJobScheduler."""
+        return [self.schedulers, self.scheduler(scheduler_id), self.wait, self.prioritized, self.delayed,
+                self.events]  # fmt: skip

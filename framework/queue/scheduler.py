@@ -540,19 +540,7 @@ async def upsert_job_scheduler(
         args += [key, value]
     job_id, status = await script("upsertJobScheduler")(
         queue.client,
-        [
-            k.schedulers,
-            k.scheduler(sid),
-            k.wait,
-            k.prioritized,
-            k.delayed,
-            k.meta,
-            k.priority_counter,
-            k.events,
-            k.marker,
-            k.completed,
-            k.failed,
-        ],
+        k.upsert_scheduler_keys(sid),
         args,
     )
     job_id = _text(job_id)
@@ -573,7 +561,7 @@ async def remove_job_scheduler(queue: Queue, scheduler_id: str) -> bool:
     k = queue.keys
     removed = await script("removeJobScheduler")(
         queue.client,
-        [k.schedulers, k.scheduler(scheduler_id), k.wait, k.prioritized, k.delayed, k.events],
+        k.remove_scheduler_keys(scheduler_id),
         [queue.base, scheduler_id, queue.max_events],
     )
     return bool(removed)
@@ -646,17 +634,7 @@ async def _schedule_next(queue: Queue, scheduler_id: str, run_at: str) -> None:
     nxt = schedule.next_run(max(now, int(run_at)), now if anchor is None else anchor)
     job_id, status = await script("scheduleNext")(
         queue.client,
-        [
-            k.schedulers,
-            k.scheduler(scheduler_id),
-            k.wait,
-            k.prioritized,
-            k.delayed,
-            k.meta,
-            k.priority_counter,
-            k.events,
-            k.marker,
-        ],
+        k.schedule_keys(scheduler_id),
         [
             queue.base,
             scheduler_id,

@@ -68,17 +68,7 @@ class StallChecker:
             try:
                 res = await lua(
                     self._client,
-                    [
-                        k.active,
-                        k.wait,
-                        k.prioritized,
-                        k.priority_counter,
-                        k.failed,
-                        k.stalled_check,
-                        k.events,
-                        k.marker,
-                        k.stalled,
-                    ],
+                    k.stall_keys(),
                     [
                         self._queue.base,
                         now_ms(),

@@ -284,17 +284,7 @@ class LuaQueue:
         k = self.k
         res = await script("moveStalledJobsToWait")(
             self.r,
-            [
-                k.active,
-                k.wait,
-                k.prioritized,
-                k.priority_counter,
-                k.failed,
-                k.stalled_check,
-                k.events,
-                k.marker,
-                k.stalled,
-            ],
+            k.stall_keys(),
             [self.base, now, max_stalled, interval_ms, MAX_EVENTS, keep_count, keep_age_ms],
         )
         return text(res)
@@ -407,19 +397,7 @@ class LuaQueue:
             args += [key, value]
         job_id, status = await script("upsertJobScheduler")(
             self.r,
-            [
-                k.schedulers,
-                k.scheduler(sid),
-                k.wait,
-                k.prioritized,
-                k.delayed,
-                k.meta,
-                k.priority_counter,
-                k.events,
-                k.marker,
-                k.completed,
-                k.failed,
-            ],
+            k.upsert_scheduler_keys(sid),
             args,
         )
         return text(job_id), status
@@ -430,17 +408,7 @@ class LuaQueue:
         k = self.k
         job_id, status = await script("scheduleNext")(
             self.r,
-            [
-                k.schedulers,
-                k.scheduler(sid),
-                k.wait,
-                k.prioritized,
-                k.delayed,
-                k.meta,
-                k.priority_counter,
-                k.events,
-                k.marker,
-            ],
+            k.schedule_keys(sid),
             [self.base, sid, version, run_at, "" if next_run is None else next_run, now, MAX_EVENTS],
         )
         return text(job_id), status
@@ -449,7 +417,7 @@ class LuaQueue:
         k = self.k
         return await script("removeJobScheduler")(
             self.r,
-            [k.schedulers, k.scheduler(sid), k.wait, k.prioritized, k.delayed, k.events],
+            k.remove_scheduler_keys(sid),
             [self.base, sid, MAX_EVENTS],
         )
 

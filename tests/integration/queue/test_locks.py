@@ -46,17 +46,7 @@ async def stall_check(q: Queue, interval_ms: int = 1, max_stalled: int = 1) -> A
     keep_count, keep_age = keep_for(None, DEFAULT_KEEP_FAILED)
     return await script("moveStalledJobsToWait")(
         q.client,
-        [
-            k.active,
-            k.wait,
-            k.prioritized,
-            k.priority_counter,
-            k.failed,
-            k.stalled_check,
-            k.events,
-            k.marker,
-            k.stalled,
-        ],
+        k.stall_keys(),
         [q.base, int(time.time() * 1000), max_stalled, interval_ms, 1000, keep_count, keep_age],
     )
 
