@@ -21,6 +21,7 @@ from framework.errors import CorruptJobError, NestqError
 from framework.queue import Job, Queue
 from framework.queue.job import JobState
 from framework.queue.queue import ALL_STATES
+from framework.queue.serialization import as_text
 from framework.settings import redact_url
 
 __all__ = [
@@ -238,7 +239,7 @@ async def discover_queue_names(client: Redis, prefix: str) -> list[str]:
     pattern = _escape_glob(head) + "*}:[mie]*"
     names: set[str] = set()
     async for raw in client.scan_iter(match=pattern, count=1000):
-        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        key = as_text(raw)
         if not key.startswith(head) or not key.endswith(_DISCOVERY_SUFFIXES):
             continue
         name, sep, rest = key[len(head) :].partition("}")
@@ -296,7 +297,7 @@ async def _load(queue: Queue, ids: Sequence[str]) -> list[Job[Any] | dict[str, A
     for job_id, fields in zip(ids, await pipe.execute(), strict=True):
         if not fields:
             continue  # removed between the two reads
-        fields = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in fields.items()}
+        fields = {as_text(k): v for k, v in fields.items()}
         try:
             out.append(Job.from_hash(queue, job_id, fields))
         except CorruptJobError as exc:
@@ -404,7 +405,7 @@ async def _ids_by_name(queue: Queue, state: str, state_total: int, needle: str) 
         for job_id, raw in zip(chunk, await pipe.execute(), strict=True):
             if raw is None:
                 continue
-            job_name = raw.decode() if isinstance(raw, bytes) else str(raw)
+            job_name = as_text(raw)
             if needle in job_name.casefold():
                 matched.append(job_id)
         scanned += len(chunk)
@@ -448,7 +449,7 @@ async def find_job(source: QueueSource, job_id: str, queue: str | None = None) -
         if raw is None:
             continue
         state = await q.get_job_state(job_id)
-        job_name = raw.decode() if isinstance(raw, bytes) else str(raw)
+        job_name = as_text(raw)
         found.append({"queue": name, "id": job_id, "name": job_name, "state": str(state)})
     return found
 

@@ -18,6 +18,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ResponseError
 
 from framework.connection import CONNECTION_ERRORS, Outage
+from framework.queue.serialization import as_text
 
 log = structlog.get_logger("nestq.worker")
 
@@ -63,7 +64,7 @@ class CancelListener:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message["type"] in ("message", "smessage"):
                         data = message["data"]
-                        self._on_cancel(data.decode() if isinstance(data, bytes) else str(data))
+                        self._on_cancel(as_text(data))
             except ResponseError as exc:
                 if self._sharded and "unknown command" in str(exc).lower():
                     self._sharded = False  # a server before 7.0: plain pub/sub (cancelJob falls back too)

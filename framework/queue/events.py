@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from framework.connection import CONNECTION_ERRORS, Connection, Outage, clone_redis, create_redis
 from framework.queue.keys import QueueKeys
+from framework.queue.serialization import as_text
 
 _JSON_FIELDS = ("returnvalue", "data")
 # An XREAD that has not returned this long after its block time sits on a dead connection (a network cut
@@ -41,7 +42,7 @@ class QueueEvent:
     def from_entry(cls, entry_id: Any, raw: dict[Any, Any]) -> QueueEvent:
         from framework.queue import serialization
 
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {as_text(k): as_text(v) for k, v in raw.items()}
         name = fields.pop("event", "")
         job_id = fields.pop("jobId", None)
         data: dict[str, Any] = dict(fields)
@@ -51,11 +52,7 @@ class QueueEvent:
                     data[key] = serialization.loads(data[key])
                 except ValueError:
                     pass
-        return cls(event=name, job_id=job_id, data=data, id=_text(entry_id))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+        return cls(event=name, job_id=job_id, data=data, id=as_text(entry_id))
 
 
 class QueueEvents:
@@ -106,7 +103,7 @@ class QueueEvents:
         """Pin the position: with last_id "$", resolve it now so no event after this call is missed."""
         if self.last_id == "$":
             last = await self._get_client().xrevrange(self.keys.events, count=1)
-            self.last_id = _text(last[0][0]) if last else "0-0"
+            self.last_id = as_text(last[0][0]) if last else "0-0"
         return self.last_id
 
     async def read(self, count: int = 100) -> list[QueueEvent]:
@@ -121,7 +118,7 @@ class QueueEvents:
         for _stream, entries in reply or []:
             for entry_id, raw in entries:
                 out.append(QueueEvent.from_entry(entry_id, raw))
-                self.last_id = _text(entry_id)
+                self.last_id = as_text(entry_id)
         return out
 
     def __aiter__(self) -> AsyncIterator[QueueEvent]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from framework.errors import CorruptJobError
 from framework.queue import serialization
 from framework.queue.options import JobOptions
+from framework.queue.serialization import as_text
 
 if TYPE_CHECKING:
     from framework.queue.queue import Queue
@@ -29,10 +30,6 @@ class JobState(StrEnum):
 
 
 FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.FAILED})
-
-
-def _str(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _int(value: Any) -> int | None:
@@ -108,7 +105,7 @@ class Job(Generic[T]):
     def from_hash(cls, queue: Queue | None, job_id: str, fields: dict[str, Any]) -> Job[Any]:
         """Build a Job from its Redis hash; raise CorruptJobError naming the field that is not ours."""
         try:
-            name = _str(fields["name"])
+            name = as_text(fields["name"])
         except KeyError:
             raise CorruptJobError(
                 f"job {job_id}: the hash has no 'name' field (not written by nestq?)"
@@ -144,9 +141,9 @@ class Job(Generic[T]):
                 f"Inspect it with HGETALL and remove the job (queue.remove({job_id!r}))."
             ) from None
         reason = fields.get("failedReason")
-        job.failed_reason = None if reason is None else _str(reason)
+        job.failed_reason = None if reason is None else as_text(reason)
         worker = fields.get("worker")
-        job.worker = None if worker is None else _str(worker)
+        job.worker = None if worker is None else as_text(worker)
         return job
 
     # -- options --------------------------------------------------------------------------------------

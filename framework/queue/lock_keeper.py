@@ -21,6 +21,7 @@ from framework.errors import LockLostError
 from framework.queue.job import Job
 from framework.queue.queue import Queue
 from framework.queue.scripts import script
+from framework.queue.serialization import as_text
 
 log = structlog.get_logger("nestq.worker")
 
@@ -96,9 +97,9 @@ class LockKeeper:
                 self._on_error(exc)
                 continue
             for raw_id in lost:
-                self._lock_lost(_text(raw_id))
+                self._lock_lost(as_text(raw_id))
             for raw_id in cancelled:
-                self._on_cancel(_text(raw_id))
+                self._on_cancel(as_text(raw_id))
 
     def renew_soon(self) -> None:
         """Renew the locks now (after an outage, a blocked loop, or a (re)subscription to cancels)."""
@@ -120,7 +121,3 @@ class LockKeeper:
         if task is not None:
             self._lost.add(job_id)
             task.cancel()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

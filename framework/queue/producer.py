@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from framework.queue.held_connection import HeldConnection
 from framework.queue.scripts import script
+from framework.queue.serialization import as_text
 
 if TYPE_CHECKING:
     from framework.queue.queue import Queue
@@ -20,10 +21,6 @@ if TYPE_CHECKING:
 # One entry: [custom id or "", name, data JSON, opts JSON, delay ms, priority, lifo "1"/"0"].
 Entry = list[Any]
 CHUNK = 1000  # jobs per script call: keeps any single call short on the server
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def add_entries(
@@ -54,7 +51,7 @@ async def add_entries(
     out: list[tuple[str, int]] = []
     for reply in replies:
         it = iter(reply)
-        out.extend((_text(job_id), int(created)) for job_id, created in zip(it, it, strict=True))
+        out.extend((as_text(job_id), int(created)) for job_id, created in zip(it, it, strict=True))
     return out
 
 

@@ -25,6 +25,7 @@ from framework.queue.options import (
 )
 from framework.queue.producer import AddBatcher, Entry, add_entries
 from framework.queue.scripts import LuaScript, execute, script
+from framework.queue.serialization import as_text
 from framework.queue.waiter import JobWaiter
 
 DEFAULT_MAX_EVENTS = 10_000
@@ -40,10 +41,6 @@ def hash_to_dict(flat: Sequence[Any]) -> dict[str, Any]:
     """HGETALL's flat [field, value, ...] reply as a dict with str keys."""
     it = iter(flat)
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in zip(it, it, strict=True)}
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _opts_json(opts: JobOptions) -> str:
@@ -214,7 +211,7 @@ class Queue:
         raw: dict[Any, Any] = await self.client.hgetall(self.keys.job(job_id))
         if not raw:
             return None
-        return Job.from_hash(self, job_id, {_text(k): v for k, v in raw.items()})
+        return Job.from_hash(self, job_id, {as_text(k): v for k, v in raw.items()})
 
     async def get_job_state(self, job_id: str) -> JobState:
         k = self.keys
@@ -223,11 +220,11 @@ class Queue:
             [k.completed, k.failed, k.delayed, k.active, k.prioritized, k.wait, k.meta, k.job(job_id)],
             [job_id],
         )
-        return JobState(_text(state))
+        return JobState(as_text(state))
 
     async def get_job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
         lines = await self.client.lrange(self.keys.logs(job_id), start, end)
-        return [_text(x) for x in lines]
+        return [as_text(x) for x in lines]
 
     async def get_job_counts(self, *states: str) -> dict[str, int]:
         """Number of jobs per state (all states when none are given)."""
@@ -281,7 +278,7 @@ class Queue:
             ids = await c.zrevrange(k.completed if state == "completed" else k.failed, start, end)
         else:
             raise ValueError(f"unknown state {state!r}; states are {', '.join(ALL_STATES)}")
-        return [_text(x) for x in ids]
+        return [as_text(x) for x in ids]
 
     async def get_jobs(
         self, states: str | Sequence[str] | None = None, start: int = 0, end: int = -1
@@ -312,12 +309,12 @@ class Queue:
         out = []
         for job_id, fields in zip(ids, await pipe.execute(), strict=True):
             if fields:
-                fields = {_text(k): v for k, v in fields.items()}
+                fields = {as_text(k): v for k, v in fields.items()}
                 try:
                     out.append(Job.from_hash(self, job_id, fields))
                 except CorruptJobError as exc:
                     # One hand-edited hash must not break a listing (the dashboard): show it, say why.
-                    placeholder: Job[Any] = Job(self, job_id, _text(fields.get("name", "?")), None)
+                    placeholder: Job[Any] = Job(self, job_id, as_text(fields.get("name", "?")), None)
                     placeholder.failed_reason = str(exc)
                     out.append(placeholder)
         return out
@@ -496,7 +493,7 @@ class Queue:
         ids = await self._run(
             script("cleanJobs"), [key, k.events], [self.base, cutoff, limit, kind, self.max_events]
         )
-        return [_text(x) for x in ids]
+        return [as_text(x) for x in ids]
 
     async def obliterate(self, *, force: bool = False) -> int:
         """Delete the queue and all its jobs. Refuses while jobs are active unless `force`.

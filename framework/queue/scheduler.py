@@ -39,6 +39,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from framework.queue import serialization
 from framework.queue.options import JobOptions, Repeat, build_options
 from framework.queue.scripts import script
+from framework.queue.serialization import as_text
 
 if TYPE_CHECKING:
     from framework.queue.job import Job
@@ -543,7 +544,7 @@ async def upsert_job_scheduler(
         k.upsert_scheduler_keys(sid),
         args,
     )
-    job_id = _text(job_id)
+    job_id = as_text(job_id)
     outcome = {0: "unchanged", 1: "created", 2: "replaced", 3: "restarted"}.get(int(status), str(status))
     log.info(
         f"job scheduler {outcome}",
@@ -577,7 +578,7 @@ async def get_job_scheduler(queue: Queue, scheduler_id: str) -> JobSchedulerInfo
 
 async def get_job_schedulers(queue: Queue, start: int = 0, end: int = -1) -> list[JobSchedulerInfo]:
     """Schedulers by next run (ended ones last), paginated by [start, end]."""
-    ids = [_text(x) for x in await queue.client.zrange(queue.keys.schedulers, start, end)]
+    ids = [as_text(x) for x in await queue.client.zrange(queue.keys.schedulers, start, end)]
     if not ids:
         return []
     pipe = queue.client.pipeline(transaction=False)
@@ -648,16 +649,12 @@ async def _schedule_next(queue: Queue, scheduler_id: str, run_at: str) -> None:
     if int(status) == 2:
         log.info("job scheduler ended (limit or end date reached)", queue=queue.name, scheduler=scheduler_id)
     elif int(status) == 1:
-        log.debug("next run scheduled", queue=queue.name, scheduler=scheduler_id, job_id=_text(job_id))
+        log.debug("next run scheduled", queue=queue.name, scheduler=scheduler_id, job_id=as_text(job_id))
 
 
 def _now_ms() -> int:
     return to_ms(datetime.now(_UTC))
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _decode(raw: Mapping[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return {as_text(k): as_text(v) for k, v in raw.items()}

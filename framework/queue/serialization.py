@@ -94,3 +94,8 @@ def _find_nan(value: Any, path: str) -> str | None:
             if found:
                 return found
     return None
+
+
+def as_text(value: Any) -> str:
+    """A Redis reply (bytes, decoded as UTF-8) or any other value, as str."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -20,6 +20,7 @@ from framework.queue.job import Job
 from framework.queue.options import DEFAULT_KEEP_FAILED, keep_for
 from framework.queue.queue import Queue, now_ms
 from framework.queue.scripts import script
+from framework.queue.serialization import as_text
 
 log = structlog.get_logger("nestq.worker")
 
@@ -82,7 +83,7 @@ class StallChecker:
                 if res:
                     stalled, failed = res
                     for raw_id in list(stalled) + list(failed):
-                        jid = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+                        jid = as_text(raw_id)
                         log.warning(
                             "stalled job recovered",
                             queue=self._queue.name,

@@ -66,6 +66,7 @@ from framework.queue.outcome import Outcome
 from framework.queue.queue import Queue, hash_to_dict, now_ms
 from framework.queue.scheduler import SCHEDULER_JOB_PREFIX, schedule_next
 from framework.queue.scripts import LuaScript, script
+from framework.queue.serialization import as_text
 from framework.queue.stall_checker import StallChecker
 from framework.queue.thread_runner import ThreadRunner, ThreadSlot
 
@@ -577,8 +578,8 @@ class Worker:
         return taken
 
     def _taken_job(self, entry: list[Any]) -> Job[Any]:
-        job: Job[Any] = Job(self._queue, _text(entry[0]), "?", None)
-        job.token = _text(entry[1])
+        job: Job[Any] = Job(self._queue, as_text(entry[0]), "?", None)
+        job.token = as_text(entry[1])
         return job
 
     def _wake_at_due_time(self) -> None:
@@ -598,8 +599,8 @@ class Worker:
         if jobs:
             self._drained_emitted = False
         for entry in jobs:
-            job_id = entry[0].decode() if isinstance(entry[0], bytes) else entry[0]
-            token = entry[1].decode() if isinstance(entry[1], bytes) else entry[1]
+            job_id = as_text(entry[0])
+            token = as_text(entry[1])
             self._running += 1
             self._tasks[job_id] = asyncio.create_task(self._process(job_id, token, entry[2]))
 
@@ -896,10 +897,6 @@ class Worker:
 
     def _connection_ok(self) -> None:
         self._outage.ok()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
