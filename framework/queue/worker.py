@@ -75,6 +75,7 @@ log = structlog.get_logger("nestq.worker")
 Handler = Callable[[Job[Any]], Any]
 WORKER_EVENTS = ("active", "progress", "completed", "failed", "stalled", "error", "drained")
 _CONNECTION_ERRORS = CONNECTION_ERRORS
+_FETCH_ERRORS: tuple[type[BaseException], ...] = (RedisError, *CONNECTION_ERRORS)  # see _fetch_failed
 CANCELLED_REASON = "cancelled"
 # A blocking call (BZPOPMIN) that has not returned this long after its own timeout sits on a dead
 # connection (a network cut sends no FIN/RST): it is abandoned and the connection dropped.
@@ -292,6 +293,8 @@ class Worker:
             connection_ok=self._connection_ok,
         )
         self._outage.on_recovered(locks.renew_soon)
+        # Back after an outage, perhaps on another server (a failover): its clock may differ.
+        self._outage.on_recovered(lambda: self._track(self._measure_clock()))
         stalls = StallChecker(
             self._client_or_raise(),
             self.queue,
@@ -483,14 +486,8 @@ class Worker:
                 try:
                     taken = await lua(self._client_or_raise(), keys, self._fetch_args(want, now_ms()))
                     self._connection_ok()
-                except _CONNECTION_ERRORS as exc:
-                    await self._connection_lost(exc)
-                    self._fetch_event.set()
-                    continue
-                except RedisError as exc:
-                    log.exception("fetching jobs failed", queue=self.name)
-                    self._emit("error", exc)
-                    await asyncio.sleep(1)
+                except _FETCH_ERRORS as exc:
+                    await self._fetch_failed(exc)
                     self._fetch_event.set()
                     continue
                 finally:
@@ -527,6 +524,15 @@ class Worker:
             if taken is None:
                 self._fetch_event.set()
 
+    async def _fetch_failed(self, exc: BaseException) -> None:
+        """A fetch failed: wait out a Redis outage, or log a server error and pause a second."""
+        if isinstance(exc, _CONNECTION_ERRORS):
+            await self._connection_lost(exc)
+            return
+        log.error("fetching jobs failed", queue=self.name, exc_info=exc)
+        self._emit("error", exc)
+        await asyncio.sleep(1)
+
     async def _measure_clock(self) -> None:
         with contextlib.suppress(Exception):  # 0 (the clocks agree) until it can be measured
             self._clock_offset = await measure_clock_offset(self._client_or_raise())
@@ -557,13 +563,8 @@ class Worker:
         except asyncio.CancelledError:
             if not self._closing:
                 raise
-        except _CONNECTION_ERRORS as exc:
-            await self._connection_lost(exc)
-            await self._measure_clock()
-        except RedisError as exc:
-            log.exception("fetching jobs failed", queue=self.name)
-            self._emit("error", exc)
-            await asyncio.sleep(1)
+        except _FETCH_ERRORS as exc:
+            await self._fetch_failed(exc)
         finally:
             self._blocking = False
             self._reserved -= want
@@ -748,23 +749,19 @@ class Worker:
         """Report one batch of finished jobs and start the jobs taken in the same call."""
         try:
             jobs = await self._flush(batch, want)
-        except asyncio.CancelledError:
+        except BaseException as exc:
+            # Keep the results for another report (moveToFinished is idempotent): by _shutdown when this
+            # was cancelled, else once Redis is back.
             self._reserved -= want
             self._finished[:0] = batch
-            raise
-        except _CONNECTION_ERRORS as exc:
-            # Keep the results: they are reported once Redis is back.
-            self._reserved -= want
-            self._finished[:0] = batch
-            await self._connection_lost(exc)
-            self._finished_event.set()
-            return
-        except Exception as exc:
-            self._reserved -= want
-            self._finished[:0] = batch
-            log.exception("reporting finished jobs failed; will retry", queue=self.name)
-            self._emit("error", exc)
-            await asyncio.sleep(1)
+            if not isinstance(exc, Exception):
+                raise
+            if isinstance(exc, _CONNECTION_ERRORS):
+                await self._connection_lost(exc)
+            else:
+                log.error("reporting finished jobs failed; will retry", queue=self.name, exc_info=exc)
+                self._emit("error", exc)
+                await asyncio.sleep(1)
             self._finished_event.set()
             return
         finally:
