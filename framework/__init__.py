@@ -24,6 +24,7 @@ from framework.di import (
     processor,
     provide,
     queue_events_listener,
+    use_interceptors,
 )
 from framework.di.schedulers import JobSchedulerInfo, cron, every
 from framework.errors import (
@@ -52,13 +53,16 @@ from framework.queue import (
     Repeat,
     Worker,
 )
+from framework.queue.interceptors import CallNext, Interceptor
 
 __all__ = [
     "Application",
     "ApplicationContext",
     "Backoff",
+    "CallNext",
     "ConfigurationError",
     "CorruptJobError",
+    "Interceptor",
     "InvalidJobDataError",
     "Job",
     "JobCancelledError",
@@ -102,4 +106,5 @@ __all__ = [
     "processor",
     "provide",
     "queue_events_listener",
+    "use_interceptors",
 ]

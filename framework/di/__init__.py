@@ -21,6 +21,7 @@ from framework.di.decorators import (
     processor,
     queue_events_listener,
 )
+from framework.di.interceptors import use_interceptors
 from framework.di.metadata import QueueToken
 from framework.di.module import Module
 from framework.di.providers import ProviderSpec, provide
@@ -50,4 +51,5 @@ __all__ = [
     "processor",
     "provide",
     "queue_events_listener",
+    "use_interceptors",
 ]

@@ -20,17 +20,19 @@ import structlog
 
 from framework.di.builder import ContainerPlan, build, instantiate, shutdown_resources
 from framework.di.explorer import Exploration, ProcessorDefinition, explore
+from framework.di.interceptors import global_interceptors
 from framework.di.lifecycle import run_start_hook, run_stop_hook
 from framework.di.listeners import ListenerReader
 from framework.di.metadata import QueueToken
 from framework.di.module import Module, module_name
 from framework.di.providers import ProviderSpec, describe_token, provide
 from framework.di.queue_module import QueueRegistry
-from framework.di.scanner import scan
+from framework.di.scanner import ModuleNode, scan
 from framework.di.schedulers import upsert_processor_schedulers
 from framework.di.workers import create_worker
 from framework.errors import ConfigurationError, MissingProviderError
 from framework.queue import Queue, Worker
+from framework.queue.interceptors import Interceptor, check_interceptor
 from framework.queue.shutdown import ShutdownSignals
 
 T = TypeVar("T")
@@ -213,9 +215,7 @@ class Application:
         await upsert_processor_schedulers(registry, selected)
         for definition in selected:
             assert registry is not None
-            worker = create_worker(
-                definition, self._instances[definition.binding.key], registry, concurrency=concurrency
-            )
+            worker = self._create_worker(definition, registry, concurrency=concurrency)
             self._workers[definition.queue] = worker
             task = asyncio.create_task(worker.run(), name=f"nestq-worker-{definition.queue}")
             task.add_done_callback(self._worker_done)
@@ -288,7 +288,7 @@ class Application:
         """
         selected = self._select(list(queues) if queues else True)
         registry = self._registry()
-        workers = [create_worker(d, self._instances[d.binding.key], registry) for d in selected]
+        workers = [self._create_worker(d, registry) for d in selected]
         await asyncio.gather(*(w.run_until_drained(include_delayed=include_delayed) for w in workers))
 
     async def close(self, timeout: float | None = None, *, signal: str | None = None) -> None:
@@ -349,6 +349,33 @@ class Application:
                 await asyncio.wait(tasks, timeout=WORKER_STOP_MARGIN)
         finally:
             self._stopping = []
+
+    def _create_worker(
+        self, definition: ProcessorDefinition, registry: QueueRegistry, *, concurrency: int | None = None
+    ) -> Worker:
+        graph = self._plan.graph
+        root = self._resolver(graph.root)
+        return create_worker(
+            definition,
+            self._instances[definition.binding.key],
+            registry,
+            concurrency=concurrency,
+            interceptors=[root(token) for token in global_interceptors(graph)],
+            resolve=self._resolver(definition.binding.module),
+        )
+
+    def _resolver(self, node: ModuleNode) -> Callable[[object], Interceptor]:
+        """Interceptor tokens as `node` sees them (the scanner made sure it sees every class it uses)."""
+
+        def resolve(token: object) -> Interceptor:
+            if isinstance(token, type):
+                binding = self._plan.graph.visible(node, token)
+                assert binding is not None, token
+                token = self._instances[binding.key]
+            check_interceptor(token, f"interceptor of {node.name}")
+            return token  # type: ignore[return-value]
+
+        return resolve
 
     def _ordered_instances(self) -> list[object]:
         return [self._instances[u.key] for u in self._plan.units]

@@ -12,6 +12,14 @@ from framework.di.explorer import HandlerDefinition, ProcessorDefinition
 from framework.di.providers import describe_target, short_name
 from framework.errors import UnrecoverableError
 from framework.queue import Job
+from framework.queue.interceptors import Interceptor, intercepted
+
+Resolve = Callable[[object], Interceptor]  # an interceptor token (class or instance) -> the instance
+
+
+def as_is(token: object) -> Interceptor:
+    assert isinstance(token, Interceptor), token
+    return token
 
 
 class JobDispatcher:
@@ -19,13 +27,15 @@ class JobDispatcher:
 
     `Job[Model]` handlers get `job.data` validated into `Model`; invalid data, and a job name no
     method handles, fail the job with `UnrecoverableError` (no retry), saying why. Plain `def`
-    methods run in a thread (with the job's log context), so they never block the event loop.
+    methods run in a thread (with the job's log context), so they never block the event loop. A method's
+    `@use_interceptors` run around it (`resolve` turns their tokens into instances); the class's and the
+    global ones are the worker's own (`Worker(interceptors=...)`).
     """
 
-    def __init__(self, instance: object, definition: ProcessorDefinition) -> None:
+    def __init__(self, instance: object, definition: ProcessorDefinition, resolve: Resolve = as_is) -> None:
         self._definition = definition
-        self._routes = {name: _Route(instance, h) for name, h in definition.handlers.items()}
-        self._catch_all = _Route(instance, definition.catch_all) if definition.catch_all else None
+        self._routes = {name: _Route(instance, h, resolve) for name, h in definition.handlers.items()}
+        self._catch_all = _Route(instance, definition.catch_all, resolve) if definition.catch_all else None
 
     async def __call__(self, job: Job[Any]) -> Any:
         route = self._routes.get(job.name, self._catch_all)
@@ -40,13 +50,19 @@ class JobDispatcher:
 
 
 class _Route:
-    __slots__ = ("_definition", "_method")
+    __slots__ = ("_definition", "_interceptors", "_method")
 
-    def __init__(self, instance: object, definition: HandlerDefinition) -> None:
+    def __init__(self, instance: object, definition: HandlerDefinition, resolve: Resolve) -> None:
         self._method: Callable[..., Any] = getattr(instance, definition.method)
         self._definition = definition
+        self._interceptors = tuple(resolve(token) for token in definition.interceptors)
 
     async def __call__(self, job: Job[Any]) -> Any:
+        if self._interceptors:
+            return await intercepted(self._interceptors, job, lambda: self._run(job))
+        return await self._run(job)
+
+    async def _run(self, job: Job[Any]) -> Any:
         d = self._definition
         if d.adapter is not None:
             try:

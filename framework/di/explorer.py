@@ -15,6 +15,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import TypeAdapter
 
+from framework.di.interceptors import interceptors_of
 from framework.di.metadata import (
     PROCESS_ATTR,
     QUEUE_EVENT_ATTR,
@@ -33,7 +34,7 @@ from framework.errors import ConfigurationError
 from framework.queue import Job, Worker
 
 # Worker arguments the application fills itself; a @processor may not set them.
-_RESERVED_WORKER_ARGS = frozenset({"queue_name", "name", "handler", "connection", "prefix"})
+_RESERVED_WORKER_ARGS = frozenset({"queue_name", "name", "handler", "connection", "prefix", "interceptors"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class HandlerDefinition:
     is_async: bool
     data_type: Any | None
     adapter: TypeAdapter[Any] | None
+    interceptors: tuple[object, ...] = ()  # @use_interceptors on the method, outermost first
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class ProcessorDefinition:
     handlers: Mapping[str, HandlerDefinition]
     catch_all: HandlerDefinition | None
     hooks: tuple[tuple[str, str], ...]  # (event, method name)
+    interceptors: tuple[object, ...] = ()  # @use_interceptors on the class, outermost first
 
     @property
     def label(self) -> str:
@@ -181,6 +184,7 @@ def _processor(binding: Binding, cls: type, queue: str, options: Mapping[str, An
         handlers=handlers,
         catch_all=catch_all,
         hooks=tuple(hooks),
+        interceptors=interceptors_of(cls),
     )
 
 
@@ -220,7 +224,12 @@ def _handler(where: str, method: str, func: Callable[..., Any]) -> HandlerDefini
             ) from None
     is_async = inspect.iscoroutinefunction(func)
     return HandlerDefinition(
-        method=method, takes_job=takes_job, is_async=is_async, data_type=data_type, adapter=adapter
+        method=method,
+        takes_job=takes_job,
+        is_async=is_async,
+        data_type=data_type,
+        adapter=adapter,
+        interceptors=interceptors_of(func),
     )
 
 
@@ -285,7 +294,8 @@ def _check_worker_options(where: str, options: Mapping[str, Any]) -> None:
     if reserved:
         raise ConfigurationError(
             f"{where}: @processor cannot set {', '.join(reserved)}; the application provides them "
-            "(set connection and prefix with QueueModule.for_root)"
+            "(set connection and prefix with QueueModule.for_root, interceptors with @use_interceptors(...) "
+            "or QueueModule.for_root(interceptors=[...]))"
         )
     try:
         params = inspect.signature(Worker).parameters

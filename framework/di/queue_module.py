@@ -9,18 +9,20 @@ resource, closed at shutdown), the `QueueConfig` and the `QueueRegistry` to ever
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from redis.asyncio import Redis
 
 from framework.connection import create_redis
+from framework.di.interceptors import GLOBAL_INTERCEPTORS_ATTR
 from framework.di.metadata import QueueToken
 from framework.di.module import Module, dynamic_module
 from framework.di.providers import provide
 from framework.errors import ConfigurationError
 from framework.queue import JobOptions, Queue
+from framework.queue.interceptors import check_interceptor
 from framework.queue.options import coerce_options
 
 QUEUE_SPECS_ATTR: Final = "__nestq_queue_specs__"
@@ -167,6 +169,7 @@ class QueueModule(Module):
         *,
         prefix: str | None = None,
         default_job_options: JobOptionsLike = None,
+        interceptors: Sequence[object] = (),
     ) -> type[Module]:
         """The global queue module: import it once, in the root module.
 
@@ -175,6 +178,9 @@ class QueueModule(Module):
                 for `NESTQ_REDIS_URL`, else the embedded server.
             prefix: key prefix of every queue (default `NESTQ_PREFIX`).
             default_job_options: defaults for every job of every queue (`JobOptions` or a dict).
+            interceptors: run around every job of every processor, outside the processors' own
+                `@use_interceptors`: classes with `async def intercept(self, job, call_next)` (resolved
+                from the container; created in the root module if no module provides them) or instances.
         """
         if connection is not None and not isinstance(connection, str | Redis):
             raise ConfigurationError(
@@ -192,6 +198,7 @@ class QueueModule(Module):
                 provide(QueueRegistry, use_factory=registry_resource),
             ],
             exports=[QueueConfig, Redis, QueueRegistry],
+            attributes={GLOBAL_INTERCEPTORS_ATTR: _interceptors(interceptors)},
         )
 
     @staticmethod
@@ -227,6 +234,16 @@ def registered_queues(module: type[Module]) -> tuple[QueueSpec, ...]:
     """The queue specs a `register_queue(...)` module carries (empty for any other module)."""
     specs = module.__dict__.get(QUEUE_SPECS_ATTR, ())
     return tuple(specs)
+
+
+def _interceptors(value: Sequence[object]) -> tuple[object, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigurationError(
+            f"QueueModule.for_root(interceptors=...) takes a list of interceptor classes, got {value!r}"
+        )
+    for interceptor in value:
+        check_interceptor(interceptor, "QueueModule.for_root(interceptors=...)")
+    return tuple(value)
 
 
 def _check_name(name: object) -> str:

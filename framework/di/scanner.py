@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from framework.di.interceptors import implicit_interceptors
 from framework.di.module import Module, module_name
 from framework.di.providers import ProviderSpec, as_spec, describe_token
 from framework.errors import CircularDependencyError, ConfigurationError
@@ -98,13 +99,18 @@ def scan(root: type[Module], overrides: Mapping[object, ProviderSpec] | None = N
     """
     scanner = _Scanner(dict(overrides or {}))
     root_node = scanner.visit(root, ())
+    graph = ModuleGraph(root=root_node, modules=scanner.order)
+    # Interceptor classes no module provides are created by the module that uses them (interceptors.py).
+    for node, token in implicit_interceptors(graph):
+        if graph.visible(node, token) is None:
+            scanner._declare(node, [token], "providers")
     unused = [t for t in scanner.overrides if t not in scanner.overridden]
     if unused:
         raise ConfigurationError(
             f"override for {', '.join(describe_token(t) for t in unused)}, which no module of "
             f"{root_node.name} provides; override an existing provider, or add it to a module's providers"
         )
-    return ModuleGraph(root=root_node, modules=scanner.order)
+    return graph
 
 
 class _Scanner:

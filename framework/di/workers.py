@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from framework.di.dispatcher import JobDispatcher
+from collections.abc import Sequence
+
+from framework.di.dispatcher import JobDispatcher, Resolve, as_is
 from framework.di.explorer import ProcessorDefinition
 from framework.di.queue_module import QueueRegistry
 from framework.queue import Worker
+from framework.queue.interceptors import Interceptor
 
 
 def create_worker(
@@ -14,6 +17,8 @@ def create_worker(
     registry: QueueRegistry,
     *,
     concurrency: int | None = None,
+    interceptors: Sequence[Interceptor] = (),
+    resolve: Resolve | None = None,
 ) -> Worker:
     """A new (not yet running) worker for `definition`, its hooks registered with `worker.on(...)`.
 
@@ -22,13 +27,19 @@ def create_worker(
         instance: the processor's singleton.
         registry: gives the shared connection, the prefix and the queue's default job options.
         concurrency: overrides the processor's own (the CLI's `--concurrency`).
+        interceptors: the global interceptors (outside the processor's own).
+        resolve: turns the processor's interceptor tokens into instances (from its module's view).
     """
+    resolve = resolve or as_is
     options = dict(definition.worker_options)
+    outer = [*interceptors, *(resolve(token) for token in definition.interceptors)]
+    if outer:
+        options["interceptors"] = outer
     if concurrency is not None:
         options["concurrency"] = concurrency
     worker = Worker(
         definition.queue,
-        JobDispatcher(instance, definition),
+        JobDispatcher(instance, definition, resolve),
         connection=registry.redis,
         prefix=registry.prefix,
         default_job_options=registry.job_options(definition.queue),

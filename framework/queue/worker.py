@@ -34,7 +34,7 @@ import inspect
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -54,6 +54,7 @@ from framework.queue.backoff import BackoffStrategy
 from framework.queue.cancellation import CancelListener
 from framework.queue.durations import Seconds, to_seconds
 from framework.queue.idle_fetch import IdleFetch, measure_clock_offset
+from framework.queue.interceptors import Interceptor, check_interceptor, intercepted
 from framework.queue.job import Job
 from framework.queue.lag import watch_loop_lag
 from framework.queue.lock_keeper import LockKeeper
@@ -103,6 +104,8 @@ class Worker:
         limiter: `RateLimit(max=, duration=)` shared by every worker of the queue.
         drain_delay: longest single block on an empty queue, in seconds.
         backoff_strategies: named custom backoff strategies for `Backoff.custom(name)`.
+        interceptors: objects with `async def intercept(self, job, call_next)` run around the handler,
+            the first outermost (see `framework.queue.interceptors`).
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class Worker:
         backoff_strategies: dict[str, BackoffStrategy] | None = None,
         default_job_options: Any = None,
         max_events: int = 10_000,
+        interceptors: Sequence[Interceptor] = (),
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -128,6 +132,9 @@ class Worker:
             raise ValueError("max_stalled_count must be >= 0")
         self.name = name
         self.handler = handler
+        for interceptor in interceptors:
+            check_interceptor(interceptor, f"Worker({name!r}, interceptors=...)")
+        self.interceptors = tuple(interceptors)
         self.concurrency = concurrency
         self.lock_ms = int(to_seconds(lock_duration, field="lock_duration") * 1000)
         if self.lock_ms < 1000:
@@ -690,6 +697,11 @@ class Worker:
             return self._failure(job, exc, retry=True)
 
     async def _call(self, job: Job[Any]) -> Any:
+        if self.interceptors:
+            return await intercepted(self.interceptors, job, lambda: self._call_handler(job))
+        return await self._call_handler(job)
+
+    async def _call_handler(self, job: Job[Any]) -> Any:
         if self._is_async:
             return await self.handler(job)
         # Plain functions run in a thread (contextvars copied), so they never block the event loop. A thread
