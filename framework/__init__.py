@@ -40,6 +40,7 @@ from framework.errors import (
     RedisUnavailableError,
     UnrecoverableError,
 )
+from framework.observability import Metrics, MetricsMeta, MetricsOptions, WorkerInfo
 from framework.queue import (
     Backoff,
     Job,
@@ -74,6 +75,9 @@ __all__ = [
     "JobTimeoutError",
     "KeepJobs",
     "LockLostError",
+    "Metrics",
+    "MetricsMeta",
+    "MetricsOptions",
     "Module",
     "NestqError",
     "ProviderSpec",
@@ -90,6 +94,7 @@ __all__ = [
     "Repeat",
     "UnrecoverableError",
     "Worker",
+    "WorkerInfo",
     "cron",
     "every",
     "inject",

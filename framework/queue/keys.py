@@ -92,6 +92,28 @@ class QueueKeys:
     def schedulers(self) -> str:
         return f"{self.base}:schedulers"
 
+    def metrics(self, kind: str) -> str:
+        """Per-minute counts of `kind` ("completed" | "failed"): hash {count, prevTS, prevCount}."""
+        return f"{self.base}:metrics:{kind}"
+
+    def metrics_data(self, kind: str) -> str:
+        """List of past minutes' counts of `kind`, newest first (see lua/includes/collectMetrics.lua)."""
+        return f"{self.base}:metrics:{kind}:data"
+
+    @property
+    def metrics_totals(self) -> str:
+        """Hash of totals and histogram buckets by job name, read by the Prometheus exposition."""
+        return f"{self.base}:metrics:totals"
+
+    @property
+    def workers(self) -> str:
+        """Zset of live workers (score: when the heartbeat lapses, ms); their details in `workers_info`."""
+        return f"{self.base}:workers"
+
+    @property
+    def workers_info(self) -> str:
+        return f"{self.base}:workers:info"
+
     def job(self, job_id: str) -> str:
         return f"{self.base}:{job_id}"
 
@@ -118,7 +140,9 @@ class QueueKeys:
 
     def finish_keys(self) -> list[str]:
         """KEYS of moveToFinished."""
-        return [*self.fetch_keys(), self.completed, self.failed]
+        return [*self.fetch_keys(), self.completed, self.failed, self.metrics("completed"),
+                self.metrics_data("completed"), self.metrics("failed"), self.metrics_data("failed"),
+                self.metrics_totals]  # fmt: skip
 
     def stall_keys(self) -> list[str]:
         """KEYS of moveStalledJobsToWait."""

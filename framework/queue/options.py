@@ -31,6 +31,13 @@ RESERVED_JOB_IDS = frozenset(
         "cancelled",
         "schedulers",
         "scheduler",
+        "workers",
+        "workers:info",
+        "metrics:totals",
+        "metrics:completed",
+        "metrics:completed:data",
+        "metrics:failed",
+        "metrics:failed:data",
     }
 )
 # priority * 2**32 + a per-priority counter must stay below 2**53, the largest exact integer in a double.

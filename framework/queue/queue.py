@@ -11,6 +11,10 @@ from redis.asyncio import Redis
 
 from framework.connection import Connection, create_redis
 from framework.errors import CorruptJobError, JobFailedError
+from framework.observability import metrics as _metrics
+from framework.observability import workers as _workers
+from framework.observability.metrics import Metrics
+from framework.observability.workers import WorkerInfo
 from framework.queue import scheduler, serialization
 from framework.queue.durations import Seconds, to_ms, to_seconds
 from framework.queue.job import FINISHED_STATES, Job, JobState
@@ -514,6 +518,25 @@ class Queue:
         if batch:
             deleted += await self.client.unlink(*batch)
         return deleted
+
+    # -- observability ----------------------------------------------------------------------------------
+
+    async def get_metrics(self, kind: str, start: int = 0, end: int = -1) -> Metrics:
+        """Jobs finished per minute, kept by the workers (see `MetricsOptions`), BullMQ's `getMetrics`.
+
+        Args:
+            kind: "completed" or "failed" (failed for good; retried attempts are not counted).
+            start, end: minutes back to return, inclusive, like LRANGE (0 = the current minute so far).
+
+        Returns:
+            `Metrics(count, data, meta)`: `data` newest first, `count` data points in the window,
+            `meta.count` jobs counted in all.
+        """
+        return await _metrics.get_metrics(self, kind, start, end)
+
+    async def get_workers(self) -> list[WorkerInfo]:
+        """The workers of this queue alive now (heartbeat within the last 1.5 intervals), oldest first."""
+        return await _workers.get_workers(self)
 
     # -- waiting for results ----------------------------------------------------------------------------
 

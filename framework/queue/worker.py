@@ -49,6 +49,8 @@ from framework.errors import (
     JobTimeoutError,
     UnrecoverableError,
 )
+from framework.observability.metrics import MetricsOptions, metrics_window
+from framework.observability.workers import DEFAULT_HEARTBEAT_INTERVAL, Heartbeat
 from framework.queue import outcome, serialization
 from framework.queue.backoff import BackoffStrategy
 from framework.queue.cancellation import CancelListener
@@ -106,6 +108,9 @@ class Worker:
         backoff_strategies: named custom backoff strategies for `Backoff.custom(name)`.
         interceptors: objects with `async def intercept(self, job, call_next)` run around the handler,
             the first outermost (see `framework.queue.interceptors`).
+        metrics: per-minute counts and Prometheus totals kept in Redis (`MetricsOptions`, on by default
+            with a one-day window); False keeps none.
+        heartbeat_interval: seconds between the heartbeats that list this worker in `Queue.get_workers()`.
     """
 
     def __init__(
@@ -125,6 +130,8 @@ class Worker:
         default_job_options: Any = None,
         max_events: int = 10_000,
         interceptors: Sequence[Interceptor] = (),
+        metrics: MetricsOptions | bool = True,
+        heartbeat_interval: Seconds = DEFAULT_HEARTBEAT_INTERVAL,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -145,6 +152,11 @@ class Worker:
         self.drain_delay = max(to_seconds(drain_delay, field="drain_delay"), 0.05)
         self.backoff_strategies = backoff_strategies or {}
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._metrics_window = metrics_window(metrics)
+        self._heartbeat_interval = to_seconds(heartbeat_interval, field="heartbeat_interval")
+        if self._heartbeat_interval <= 0:
+            raise ValueError(f"heartbeat_interval must be > 0 seconds, got {heartbeat_interval!r}")
+        self._heartbeat: Heartbeat | None = None
         self._connection = connection
         self._prefix = prefix
         self._default_job_options = default_job_options
@@ -327,6 +339,14 @@ class Worker:
                 name=f"nestq-cancel-{self.name}",
             ),
         ]
+        self._heartbeat = Heartbeat(
+            self.queue,
+            self.id,
+            concurrency=lambda: self.concurrency,
+            active=lambda: self._running,
+            interval=self._heartbeat_interval,
+        )
+        self._loops.append(asyncio.create_task(self._heartbeat.run(), name=f"nestq-heartbeat-{self.name}"))
         self._unwatch_lag = watch_loop_lag(self)
         self._fetcher = asyncio.create_task(self._fetch_loop(), name=f"nestq-fetcher-{self.name}")
         try:
@@ -413,6 +433,8 @@ class Worker:
             await self._release(list(self._active.values()))
         if self._hook_tasks:
             await asyncio.gather(*self._hook_tasks, return_exceptions=True)
+        if self._heartbeat is not None:
+            await self._heartbeat.leave()
         if self._queue is not None:
             await self._queue.close()
         if self._idle_fetch is not None:
@@ -813,6 +835,7 @@ class Worker:
         ]
         for f in batch:
             args += [f.job.id, f.job.token or "", f.kind, f.value, f.stack, f.keep[0], f.keep[1], f.delay_ms]
+        args.append(self._metrics_window)
         if self._finish_keys is None:
             self._finish_keys = [key.encode() for key in k.finish_keys()]
         results, jobs, _next_due, _limited = await script("moveToFinished")(

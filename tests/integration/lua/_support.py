@@ -243,6 +243,7 @@ class LuaQueue:
         count: int = 0,
         limit_max: int = 0,
         limit_ms: int = 0,
+        metrics_window: int = 0,
     ) -> Finished:
         args: list[Any] = [
             self.base,
@@ -258,7 +259,7 @@ class LuaQueue:
         for f in finished:
             args += f.args()
         results, jobs, next_due, limited = await script("moveToFinished")(
-            self.r, [*self._fetch_keys(), self.k.completed, self.k.failed], args
+            self.r, self.k.finish_keys(), [*args, metrics_window]
         )
         return Finished(list(results), _fetched(jobs), next_due, limited)
 

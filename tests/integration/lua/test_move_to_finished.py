@@ -392,3 +392,29 @@ async def test_cancel_requested_does_not_change_a_completion(q: LuaQueue) -> Non
     h = await q.job(job.id)
     assert h["returnvalue"] == '"done anyway"'
     assert "cancel" not in h
+
+
+async def test_metrics_window_counts_by_minute_and_name(q: LuaQueue) -> None:
+    """With a metrics window, finished jobs are counted per minute and per name, with run/wait buckets."""
+    job = await q.active_job()
+    await q.move_to_finished([Finish(job.id, job.token)], now=NOW, metrics_window=3)
+    meta = await q.r.hgetall(q.k.metrics("completed"))
+    assert meta == {b"count": b"1", b"prevTS": str(NOW).encode(), b"prevCount": b"0", b"maxDataPoints": b"3"}
+    totals = {k.decode(): int(v) for k, v in (await q.r.hgetall(q.k.metrics_totals)).items()}
+    assert totals["c|completed|job"] == 1 and totals["dn|job"] == 1 and totals["wn|job"] == 1
+    # Two minutes later: the first minute (1 job) and one empty minute are pushed, newest first.
+    job = await q.active_job(now=NOW + 2 * 60_000)
+    await q.move_to_finished([Finish(job.id, job.token)], now=NOW + 2 * 60_000, metrics_window=3)
+    assert await q.r.lrange(q.k.metrics_data("completed"), 0, -1) == [b"0", b"1"]
+    assert await q.r.hget(q.k.metrics("completed"), "count") == b"2"
+    # Ten minutes later: everything known is older than the window of 3 minutes: only zeros are kept.
+    job = await q.active_job(now=NOW + 12 * 60_000)
+    await q.move_to_finished([Finish(job.id, job.token)], now=NOW + 12 * 60_000, metrics_window=3)
+    assert await q.r.lrange(q.k.metrics_data("completed"), 0, -1) == [b"0", b"0", b"0"]
+
+
+async def test_no_metrics_window_writes_no_metrics(q: LuaQueue) -> None:
+    """Window 0: no metrics keys are written."""
+    job = await q.active_job()
+    await q.move_to_finished([Finish(job.id, job.token)], now=NOW)
+    assert not await q.r.exists(q.k.metrics("completed"), q.k.metrics_totals)

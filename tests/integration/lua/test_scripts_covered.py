@@ -33,6 +33,7 @@ COVERED = {
     "upsertJobScheduler": "test_job_schedulers",
     "scheduleNext": "test_job_schedulers",
     "removeJobScheduler": "test_job_schedulers",
+    "heartbeat": "test_heartbeat",
 }
 
 

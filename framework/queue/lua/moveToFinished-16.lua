@@ -8,13 +8,16 @@
   with the reason "cancelled".
 
   KEYS[1] wait, KEYS[2] active, KEYS[3] prioritized, KEYS[4] delayed, KEYS[5] meta, KEYS[6] events,
-  KEYS[7] marker, KEYS[8] limiter, KEYS[9] pc, KEYS[10] completed, KEYS[11] failed
+  KEYS[7] marker, KEYS[8] limiter, KEYS[9] pc, KEYS[10] completed, KEYS[11] failed,
+  KEYS[12] metrics:completed, KEYS[13] metrics:completed:data, KEYS[14] metrics:failed,
+  KEYS[15] metrics:failed:data, KEYS[16] metrics:totals (see includes/collectMetrics.lua)
 
   ARGV[1] key base, ARGV[2] worker id, ARGV[3] lock duration (ms), ARGV[4] now (ms), ARGV[5] count to fetch,
   ARGV[6] max events, ARGV[7] rate limit max, ARGV[8] rate limit window (ms),
   ARGV[9] number of finished jobs N, then N groups of 8:
     id, token, kind ("completed" | "failed" | "retry"), value (return value JSON or failed reason),
     stacktrace (JSON list, "" for completed), keep count (-1 = all), keep age (ms, 0 = any), retry delay (ms)
+  ARGV[10 + 8N] metrics: minutes of per-minute counts to keep (0 = keep no metrics)
 
   Returns {results, jobs, nextDue, limitedForMs}; results[i] = 1 done, 0 not ours (lock lost), -1 job gone.
 ]]
@@ -25,12 +28,14 @@
 --- @include "trimFinished"
 --- @include "promoteDelayed"
 --- @include "fetchJobs"
+--- @include "collectMetrics"
 local base = ARGV[1]
 local workerId = ARGV[2]
 local now = tonumber(ARGV[4])
 local maxEvents = ARGV[6]
 local results = {}
 local n = tonumber(ARGV[9])
+local metricsWindow = tonumber(ARGV[10 + n * 8]) or 0
 -- Retention runs once per set and rule at the end of the batch, not once per job.
 local trims, trimOrder = {}, {}
 local function trimLater(setKey, keepCount, keepAge)
@@ -86,6 +91,7 @@ for i = 0, n - 1 do
       redis.call("HDEL", jobKey, "cancel")
     end
     local attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
+    if metricsWindow > 0 then metricsRecord(jobKey, kind, attempts, now) end
     local keepCount, keepAge = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
     if kind == "completed" then
       emit(KEYS[6], maxEvents, "completed", "jobId", jobId, "returnvalue", value)
@@ -122,6 +128,9 @@ for i = 0, n - 1 do
       redis.call("ZADD", KEYS[7], 0, "0")
     end
   end
+end
+if metricsWindow > 0 then
+  metricsFlush(KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16], metricsWindow, now)
 end
 for _, rule in ipairs(trimOrder) do
   local t = trims[rule]
