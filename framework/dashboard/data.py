@@ -332,7 +332,7 @@ def _summary(job: Job[Any] | dict[str, Any], state: str | None) -> dict[str, Any
         "timestamp": job.timestamp,
         "processed_on": job.processed_on,
         "finished_on": job.finished_on,
-        "due_on": job.timestamp + job.delay if job.delay else None,
+        "due_on": job.due_on,
         "attempts_made": job.attempts_made,
         "attempts": job.attempts,
         "priority": job.priority,
@@ -433,7 +433,7 @@ async def job_detail(queue: Queue, job_id: str) -> dict[str, Any]:
         state=state_name,
         attempts=job.attempts,
         logs=logs,
-        due_on=job.timestamp + job.delay if job.delay else None,
+        due_on=job.due_on,
         actions=[action for action, states in ACTION_STATES.items() if state_name in states],
     )
     return detail

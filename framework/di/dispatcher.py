@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 from framework.di.explorer import HandlerDefinition, ProcessorDefinition
 from framework.di.providers import describe_target, short_name
 from framework.errors import UnrecoverableError
-from framework.queue import Job
+from framework.queue import Job, Worker
 from framework.queue.interceptors import Interceptor, intercepted
 
 Resolve = Callable[[object], Interceptor]  # an interceptor token (class or instance) -> the instance
@@ -37,6 +38,13 @@ class JobDispatcher:
         self._routes = {name: _Route(instance, h, resolve) for name, h in definition.handlers.items()}
         self._catch_all = _Route(instance, definition.catch_all, resolve) if definition.catch_all else None
 
+    def bind(self, worker: Worker) -> None:
+        """Run plain `def` methods in `worker`'s threads: as many as its concurrency (also when it is
+        changed while running), a cancelled job's thread still counted until it returns."""
+        for route in [*self._routes.values(), self._catch_all]:
+            if route is not None:
+                route.worker = worker
+
     async def __call__(self, job: Job[Any]) -> Any:
         route = self._routes.get(job.name, self._catch_all)
         if route is None:
@@ -50,12 +58,13 @@ class JobDispatcher:
 
 
 class _Route:
-    __slots__ = ("_definition", "_interceptors", "_method")
+    __slots__ = ("_definition", "_interceptors", "_method", "worker")
 
     def __init__(self, instance: object, definition: HandlerDefinition, resolve: Resolve) -> None:
         self._method: Callable[..., Any] = getattr(instance, definition.method)
         self._definition = definition
         self._interceptors = tuple(resolve(token) for token in definition.interceptors)
+        self.worker: Worker | None = None
 
     async def __call__(self, job: Job[Any]) -> Any:
         if self._interceptors:
@@ -75,6 +84,8 @@ class _Route:
         args = (job,) if d.takes_job else ()
         if d.is_async:
             return await self._method(*args)
+        if self.worker is not None:
+            return await self.worker.run_sync(functools.partial(self._method, *args), job)
         return await asyncio.to_thread(self._method, *args)
 
 

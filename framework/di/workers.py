@@ -37,14 +37,16 @@ def create_worker(
         options["interceptors"] = outer
     if concurrency is not None:
         options["concurrency"] = concurrency
+    dispatcher = JobDispatcher(instance, definition, resolve)
     worker = Worker(
         definition.queue,
-        JobDispatcher(instance, definition, resolve),
+        dispatcher,
         connection=registry.redis,
         prefix=registry.prefix,
         default_job_options=registry.job_options(definition.queue),
         **options,
     )
+    dispatcher.bind(worker)
     for event, method in definition.hooks:
         worker.on(event, getattr(instance, method))
     return worker

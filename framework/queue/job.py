@@ -42,10 +42,12 @@ class Job(Generic[T]):
     Attributes:
         id, name, data, opts, progress, return_value, failed_reason, stacktrace, attempts_made,
         timestamp, processed_on, finished_on (ms since the epoch, as in BullMQ), delay (ms), priority,
-        worker (id of the worker that took it last).
+        worker (id of the worker that took it last), due_on (ms: when a delayed job, or a retry waiting
+        out its backoff, falls due; None when not delayed).
     """
 
     __slots__ = (
+        "_due_on",
         "_opts",
         "_raw_opts",
         "attempts_made",
@@ -96,6 +98,7 @@ class Job(Generic[T]):
         self.stalled_count = 0
         self.processed_on: int | None = None
         self.finished_on: int | None = None
+        self._due_on: int | None = None
         self.worker: str | None = None
         self.token: str | None = None
 
@@ -135,6 +138,7 @@ class Job(Generic[T]):
             field = "processedOn"
             job.processed_on = _int(fields.get("processedOn"))
             job.finished_on = _int(fields.get("finishedOn"))
+            job._due_on = _int(fields.get("dueOn"))
         except (ValueError, TypeError) as exc:
             raise CorruptJobError(
                 f"job {job_id}: field {field!r} is not valid ({exc}); the hash was changed outside nestq. "
@@ -160,6 +164,18 @@ class Job(Generic[T]):
         return self._raw_opts
 
     @property
+    def due_on(self) -> int | None:
+        """When the job falls due (ms since the epoch) while delayed: added with a delay, or a retry waiting
+        out its backoff (then `delay` is that backoff). None once it is no longer delayed."""
+        if not self.delay:
+            return None
+        return self._due_on if self._due_on is not None else self.timestamp + self.delay
+
+    @due_on.setter
+    def due_on(self, value: int | None) -> None:
+        self._due_on = value
+
+    @property
     def attempts(self) -> int:
         return int(self._raw_opts.get("attempts", 1))
 
@@ -171,11 +187,19 @@ class Job(Generic[T]):
         return self.queue
 
     async def update_progress(self, progress: Any) -> None:
-        """Store progress (a number or any JSON value) and emit a `progress` event."""
+        """Store progress (a number or any JSON value) and emit a `progress` event.
+
+        Raises:
+            JobNotFoundError: the job no longer exists (removed, cleaned or trimmed).
+        """
         await self._queue()._update_progress(self, progress)
 
     async def log(self, message: str) -> int:
-        """Append a line to the job's log (kept with the job; newest 1000 lines). Returns the line count."""
+        """Append a line to the job's log (kept with the job; newest 1000 lines). Returns the line count.
+
+        Raises:
+            JobNotFoundError: the job no longer exists (removed, cleaned or trimmed).
+        """
         return await self._queue()._add_log(self.id, message)
 
     async def get_logs(self, start: int = 0, end: int = -1) -> list[str]:
@@ -235,6 +259,7 @@ class Job(Generic[T]):
             "priority": self.priority,
             "processed_on": self.processed_on,
             "finished_on": self.finished_on,
+            "due_on": self.due_on,
             "worker": self.worker,
         }
 

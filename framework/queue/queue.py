@@ -10,7 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from framework.connection import Connection, create_redis
-from framework.errors import CorruptJobError, JobFailedError
+from framework.errors import CorruptJobError, JobFailedError, JobNotFoundError
 from framework.observability import metrics as _metrics
 from framework.observability import workers as _workers
 from framework.observability.metrics import Metrics
@@ -327,23 +327,28 @@ class Queue:
 
     async def _update_progress(self, job: Job[Any], progress: Any) -> None:
         value = serialization.dumps(progress, what="progress")
-        await self._run(
+        stored = await self._run(
             script("updateProgress"),
             [self.keys.job(job.id), self.keys.events],
             [job.id, value, self.max_events],
         )
+        if not stored:
+            raise JobNotFoundError(_gone(self.name, job.id, "store its progress"))
         job.progress = progress
         if self._progress_listener is not None:
             self._progress_listener(job, progress)
 
     async def _add_log(self, job_id: str, message: str) -> int:
-        return int(
+        lines = int(
             await self._run(
                 script("addLog"),
                 [self.keys.job(job_id), self.keys.logs(job_id)],
                 [str(message), MAX_LOG_LINES],
             )
         )
+        if not lines:
+            raise JobNotFoundError(_gone(self.name, job_id, "add a log line"))
+        return lines
 
     async def remove(self, job_id: str) -> bool:
         """Delete a job that is not running. Returns False when there is no such job.
@@ -460,7 +465,11 @@ class Queue:
         return bool(await self.client.hexists(self.keys.meta, "paused"))
 
     async def drain(self, delayed: bool = False) -> int:
-        """Remove every job waiting to run (and delayed ones if `delayed`). Active jobs finish."""
+        """Remove every job waiting to run (and delayed ones if `delayed`). Active jobs finish.
+
+        Emits `emptied` (with the count removed) on the event stream; `drained` keeps its BullMQ
+        meaning, "no jobs left for the workers". Returns the number of jobs removed.
+        """
         k = self.keys
         total = 0
         while True:
@@ -476,7 +485,10 @@ class Queue:
                 return total
 
     async def clean(self, grace: Seconds = 0, limit: int = 1000, state: str = "completed") -> list[str]:
-        """Remove up to `limit` jobs of `state` older than `grace` seconds. Returns their ids."""
+        """Remove up to `limit` jobs of `state` older than `grace` seconds. Returns their ids.
+
+        Emits one `cleaned` event with the count (as BullMQ), not one `removed` event per job.
+        """
         k = self.keys
         kinds = {
             "completed": (k.completed, "zset-finished"),
@@ -648,3 +660,10 @@ def _default_prefix() -> str:
         return get_settings().prefix or DEFAULT_PREFIX
     except ImportError:  # pragma: no cover - settings always ship with the package
         return DEFAULT_PREFIX
+
+
+def _gone(queue: str, job_id: str, action: str) -> str:
+    return (
+        f"cannot {action}: job {job_id} no longer exists in queue {queue!r} "
+        "(removed, cleaned, or trimmed by retention)"
+    )

@@ -35,6 +35,8 @@ class StallChecker:
         max_stalled_count: times a job may stall before it is failed.
         max_events: length cap of the queue's event stream.
         on_stalled: called with each recovered job (still in Redis).
+        on_failed: called with each job the check failed (stalled too often, or cancelled), after
+            `on_stalled`: the worker that ran the check reports it as its `failed` event too.
         on_error: called with an error the worker reports as its `error` event.
         connection_lost: awaited after a connection error (reports the outage, paces the retry).
     """
@@ -50,6 +52,7 @@ class StallChecker:
         on_stalled: Callable[[Job[Any]], None],
         on_error: Callable[[BaseException], None],
         connection_lost: Callable[[BaseException], Awaitable[None]],
+        on_failed: Callable[[Job[Any]], None] | None = None,
     ) -> None:
         self._client = client
         self._queue = queue
@@ -57,6 +60,7 @@ class StallChecker:
         self._max_stalled_count = max_stalled_count
         self._max_events = max_events
         self._on_stalled = on_stalled
+        self._on_failed = on_failed
         self._on_error = on_error
         self._connection_lost = connection_lost
 
@@ -93,6 +97,8 @@ class StallChecker:
                         job = await self._queue.get_job(jid)
                         if job is not None:
                             self._on_stalled(job)
+                            if raw_id in failed and self._on_failed is not None:
+                                self._on_failed(job)
             except CONNECTION_ERRORS as exc:
                 await self._connection_lost(exc)
             except RedisError as exc:

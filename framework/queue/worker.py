@@ -142,7 +142,7 @@ class Worker:
         for interceptor in interceptors:
             check_interceptor(interceptor, f"Worker({name!r}, interceptors=...)")
         self.interceptors = tuple(interceptors)
-        self.concurrency = concurrency
+        self._concurrency = concurrency
         self.lock_ms = int(to_seconds(lock_duration, field="lock_duration") * 1000)
         if self.lock_ms < 1000:
             raise ValueError("lock_duration must be at least 1 second")
@@ -205,9 +205,30 @@ class Worker:
         # blocked the loop and returned in the same step.
         self._ended: collections.deque[tuple[str, str, float]] = collections.deque(maxlen=256)
         self._orphans: set[ThreadSlot] = set()
-        self._threads = ThreadRunner(orphans=self._orphans, on_orphan_returned=self._fetch_event.set)
+        self._threads = ThreadRunner(
+            orphans=self._orphans, on_orphan_returned=self._fetch_event.set, size=concurrency
+        )
         self._forced = False
         self._unwatch_lag: Callable[[], None] | None = None
+
+    @property
+    def concurrency(self) -> int:
+        """Jobs run at the same time. May be set while the worker runs: new slots fill at once; when
+        lowered, running jobs finish and no new ones are taken until the count is below the new value."""
+        return self._concurrency
+
+    @concurrency.setter
+    def concurrency(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"concurrency must be an int >= 1, got {value!r}")
+        self._concurrency = value
+        self._threads.resize(value)
+        self._fetch_event.set()  # the fetcher takes jobs for the new free slots (none when lowered)
+
+    async def run_sync(self, fn: Callable[[], Any], job: Job[Any]) -> Any:
+        """Run the plain function `fn` for `job` in one of this worker's threads (as many as its
+        concurrency; contextvars copied). The module system runs plain `def` handlers through it."""
+        return await self._threads.call(lambda _job: fn(), job)
 
     # -- events ---------------------------------------------------------------------------------------
 
@@ -288,6 +309,16 @@ class Worker:
     def _on_stalled(self, job: Job[Any]) -> None:
         self._emit_for(job, "stalled", job)
 
+    def _on_stall_failed(self, job: Job[Any]) -> None:
+        # As BullMQ: a job failed by the stall check reaches the checking worker's `failed` listeners too.
+        reason = job.failed_reason or "stalled"
+        error: Exception = (
+            JobCancelledError(f"job {job.id} was cancelled")
+            if reason == CANCELLED_REASON
+            else UnrecoverableError(reason)
+        )
+        self._emit_for(job, "failed", job, error)
+
     def _emit_error(self, exc: BaseException) -> None:
         self._emit("error", exc)
 
@@ -321,6 +352,7 @@ class Worker:
             max_stalled_count=self.max_stalled_count,
             max_events=self._max_events,
             on_stalled=self._on_stalled,
+            on_failed=self._on_stall_failed,
             on_error=self._emit_error,
             connection_lost=self._connection_lost,
         )
@@ -433,6 +465,7 @@ class Worker:
             await self._release(list(self._active.values()))
         if self._hook_tasks:
             await asyncio.gather(*self._hook_tasks, return_exceptions=True)
+        self._threads.shutdown()
         if self._heartbeat is not None:
             await self._heartbeat.leave()
         if self._queue is not None:
@@ -748,7 +781,6 @@ class Worker:
         # (finish a batch, take the next), this process runs the jobs the other one brought. With a
         # single report in flight, the worker and the server would take turns and one of them always idled.
         reports: set[asyncio.Task[None]] = set()
-        half = max(1, (self.concurrency + 1) // 2)
         try:
             while True:
                 await self._finished_event.wait()
@@ -761,7 +793,7 @@ class Worker:
                     await asyncio.wait(reports, return_when=asyncio.FIRST_COMPLETED)
                     self._finished_event.set()
                     continue
-                batch = self._take_finished(half)
+                batch = self._take_finished(max(1, (self.concurrency + 1) // 2))  # may change live
                 if self._finished:
                     self._finished_event.set()  # the rest goes in the next report
                 # Each report refills the slots its own jobs freed, so both reports bring work back. (A slot
@@ -822,11 +854,12 @@ class Worker:
         k = q.keys
         lim_max = self.limiter.max if self.limiter else 0
         lim_ms = int(self.limiter.duration * 1000) if self.limiter else 0
+        now = now_ms()
         args: list[Any] = [
             q._base_bytes,
             self._id_bytes,
             self.lock_ms,
-            now_ms(),
+            now,
             want,
             self._max_events,
             lim_max,
@@ -858,9 +891,14 @@ class Worker:
             job.attempts_made += 1
             if f.kind == "completed":
                 job.return_value = f.result
+                job.finished_on = now  # as the script stored it
                 self._emit_for(job, "completed", job, f.result)
             else:
                 job.failed_reason = f.value
+                if f.kind == "retry":
+                    job.delay, job.due_on = f.delay_ms, (now + f.delay_ms if f.delay_ms else None)
+                else:
+                    job.finished_on = now
                 self._emit_for(job, "failed", job, f.error)
         return list(jobs)
 

@@ -7,7 +7,7 @@
   ARGV[1] key base, ARGV[2] cutoff (ms: jobs at or before it go), ARGV[3] limit, ARGV[4] "zset-finished" |
   "zset" | "list", ARGV[5] max events
 
-  Returns the removed job ids.
+  Emits one `cleaned` event with the count. Returns the removed job ids.
 ]]
 --- @include "emit"
 --- @include "removeJobKeys"
@@ -47,5 +47,6 @@ else
     if kind == "list" then redis.call("LREM", KEYS[1], 0, jobId) else redis.call("ZREM", KEYS[1], jobId) end
   end
 end
-for _, jobId in ipairs(removed) do emit(KEYS[2], ARGV[5], "removed", "jobId", jobId) end
+-- One event for the whole call (BullMQ's `cleaned`), not one per job: a large clean would flood the stream.
+if #removed > 0 then emit(KEYS[2], ARGV[5], "cleaned", "count", #removed) end
 return removed

@@ -6,7 +6,7 @@
   KEYS[1] wait, KEYS[2] prioritized, KEYS[3] delayed, KEYS[4] events
   ARGV[1] key base, ARGV[2] count, ARGV[3] "1" to drain delayed jobs too, ARGV[4] max events
 
-  Returns the number of jobs removed by this call.
+  Emits `emptied` with the count removed. Returns the number of jobs removed by this call.
 ]]
 --- @include "emit"
 --- @include "removeJobKeys"
@@ -26,5 +26,6 @@ for _, setKey in ipairs(sets) do
     removed = removed + #ids
   end
 end
-if removed > 0 then emit(KEYS[4], ARGV[4], "drained", "removed", removed) end
+-- Not "drained": that event means "no jobs left for the workers" (BullMQ); this one says who emptied it.
+if removed > 0 then emit(KEYS[4], ARGV[4], "emptied", "removed", removed) end
 return removed

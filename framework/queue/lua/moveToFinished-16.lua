@@ -117,10 +117,14 @@ for i = 0, n - 1 do
       redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "ftk", token)
       emit(KEYS[6], maxEvents, "retried", "jobId", jobId, "failedReason", value, "attemptsMade", attempts,
         "delay", delay)
+      -- The backoff applied is recorded as the job's delay (and due time), as for a job added delayed.
       if delay > 0 then
+        redis.call("HSET", jobKey, "delay", delay, "dueOn", now + delay)
         redis.call("ZADD", KEYS[4], now + delay, jobId)
         emit(KEYS[6], maxEvents, "delayed", "jobId", jobId, "delay", now + delay)
       else
+        redis.call("HSET", jobKey, "delay", 0)
+        redis.call("HDEL", jobKey, "dueOn")
         local prio = redis.call("HMGET", jobKey, "priority", "lifo")
         pushReady(KEYS[1], KEYS[3], KEYS[9], jobId, tonumber(prio[1]) or 0, prio[2] == "1")
         emit(KEYS[6], maxEvents, "waiting", "jobId", jobId, "prev", "failed")

@@ -22,6 +22,7 @@ for _, jobId in ipairs(ids) do
   local fields = redis.call("HMGET", base .. jobId, "priority", "lifo", "name")
   if fields[3] then
     redis.call("HSET", base .. jobId, "delay", 0)
+    redis.call("HDEL", base .. jobId, "dueOn")
     pushReady(KEYS[2], KEYS[3], KEYS[4], jobId, tonumber(fields[1]) or 0, fields[2] == "1")
     emit(KEYS[5], ARGV[4], "waiting", "jobId", jobId, "prev", "delayed")
   end

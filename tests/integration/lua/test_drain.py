@@ -46,9 +46,9 @@ async def test_drains_in_batches_wait_first_then_prioritized_and_keeps_delayed(q
     }
     assert await q.lock("running") == running.token
     assert await q.events() == [
-        {"event": "drained", "removed": "3"},
-        {"event": "drained", "removed": "3"},
-        {"event": "drained", "removed": "1"},
+        {"event": "emptied", "removed": "3"},
+        {"event": "emptied", "removed": "3"},
+        {"event": "emptied", "removed": "1"},
     ]
 
 

@@ -32,7 +32,7 @@ async def test_takes_one_job_locks_it_and_marks_it_active(q: LuaQueue) -> None:
     assert await q.zset(q.k.active) == [("1", T0 + 10)]
     assert await q.lock("1") == "w1:1"
     assert 0 < await q.lock_ttl("1") <= 20_000
-    assert await q.events() == [{"event": "active", "jobId": "1"}]
+    assert await q.events() == [{"event": "active", "jobId": "1", "prev": "waiting"}]
     assert not await q.r.exists(q.k.marker)  # nothing left to take: no one else is woken
 
 
@@ -95,8 +95,9 @@ async def test_delayed_job_is_promoted_and_taken_at_its_due_time(q: LuaQueue) ->
     assert not await q.r.exists(q.k.wait)
     assert await q.events() == [
         {"event": "waiting", "jobId": "d", "prev": "delayed"},
-        {"event": "active", "jobId": "d"},
+        {"event": "active", "jobId": "d", "prev": "waiting"},
     ]
+    assert (await q.job("d"))["delay"] == "0"  # promoted when due: no longer delayed, as promote() does
     assert await q.marker() == [("0", 0.0)]  # set by the promotion
 
 
@@ -209,7 +210,10 @@ async def test_id_in_wait_whose_hash_was_deleted_is_dropped(q: LuaQueue) -> None
     assert not await q.r.exists(q.k.prioritized)
     assert await q.members(q.k.active) == ["kept", "p-kept"]
     assert not await q.r.exists(q.k.lock("gone"), q.k.lock("p-gone"), q.k.job("gone"), q.k.job("p-gone"))
-    assert await q.events() == [{"event": "active", "jobId": "kept"}, {"event": "active", "jobId": "p-kept"}]
+    assert await q.events() == [
+        {"event": "active", "jobId": "kept", "prev": "waiting"},
+        {"event": "active", "jobId": "p-kept", "prev": "prioritized"},
+    ]
 
 
 async def test_each_fetch_of_a_job_gets_a_new_token(q: LuaQueue) -> None:

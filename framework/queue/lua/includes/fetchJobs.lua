@@ -20,10 +20,12 @@ local function fetchJobs(waitKey, activeKey, prioritizedKey, markerKey, limiterK
   local n = 0
   while n < count do
     local jobId = redis.call("RPOP", waitKey)
+    local prev = "waiting"
     if not jobId then
       local popped = redis.call("ZPOPMIN", prioritizedKey)
       if #popped == 0 then break end
       jobId = popped[1]
+      prev = "prioritized"
     end
     local jobKey = base .. jobId
     -- An id whose hash is gone (removed by hand) is dropped: there is no job left to run.
@@ -34,7 +36,7 @@ local function fetchJobs(waitKey, activeKey, prioritizedKey, markerKey, limiterK
       redis.call("SET", jobKey .. ":lock", token, "PX", lockMs)
       redis.call("ZADD", activeKey, now, jobId)
       redis.call("HSET", jobKey, "processedOn", now, "worker", workerId)
-      emit(eventsKey, maxEvents, "active", "jobId", jobId)
+      emit(eventsKey, maxEvents, "active", "jobId", jobId, "prev", prev)
       jobs[n] = {jobId, token, redis.call("HGETALL", jobKey)}
     end
   end
