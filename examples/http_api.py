@@ -1,4 +1,4 @@
-"""An HTTP API that only enqueues: requests return at once, workers do the work in another process.
+"""An HTTP API (FastAPI) that only enqueues: requests return at once, workers do the work in another process.
 
     nestq worker container:AppModule          # terminal 1: the workers (and the schedulers)
     uvicorn examples.http_api:app             # terminal 2: this API, on http://127.0.0.1:8000
@@ -7,125 +7,76 @@
     GET  /reports/{id}   -> {"state", "progress", "result"}  (404 for an unknown id)
     POST /users          {"email": "...", "name": "..."}  -> 201, the welcome email is queued
     /admin/queues        the dashboard
+    /docs                the OpenAPI docs
 
 Run both from the repository folder: with no NESTQ_REDIS_URL they share the embedded server in ./.nestq/.
+The services come from the same container as the workers' (`framework.http.Inject`); the Starlette
+version of this API is `examples/http_api_starlette.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ValidationError
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
-from starlette.types import Receive, Scope, Send
+from fastapi import FastAPI, HTTPException, Request, Response
 
 from container import AppModule
-from framework import Application
-from framework.dashboard import create_dashboard
-from framework.logging import configure_logging
+from framework.http import Inject, dashboard_app, lifespan
 from services.notifications import NotificationService
-from services.reports import ReportRequest, ReportsService
+from services.reports import ReportAccepted, ReportRequest, ReportsService, ReportStatus
 from services.users import NewUser, SessionStore, UserExistsError, UserStore
 
-M = TypeVar("M", bound=BaseModel)
-
-
-class _Dashboard:
-    """The dashboard, mounted before the application exists and built once it does (in the lifespan)."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.app is None:
-            await JSONResponse({"detail": "starting"}, status_code=503)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-dashboard = _Dashboard()
-
-
-@asynccontextmanager
-async def lifespan(_: Starlette) -> AsyncIterator[Mapping[str, Any]]:
-    configure_logging()
-    async with Application.create(AppModule) as nest:
-        await nest.start(workers=False)  # this process only produces; `nestq worker` consumes
-        dashboard.app = create_dashboard(nest)
-        try:
-            yield {"nest": nest}
-        finally:
-            dashboard.app = None
-
-
-async def _body(request: Request, model: type[M]) -> M | Response:
-    """The request body validated into `model`, or a 422 response naming each bad field."""
-    try:
-        return model.model_validate_json(await request.body())
-    except ValidationError as exc:
-        errors = [
-            {"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        summary = "; ".join(f"{'.'.join(map(str, e['loc'][1:])) or 'body'}: {e['msg']}" for e in errors)
-        return JSONResponse({"detail": errors, "message": f"invalid request: {summary}"}, status_code=422)
-
-
-async def index(request: Request) -> Response:
-    return JSONResponse(
-        {
-            "endpoints": ["POST /reports", "GET /reports/{job_id}", "POST /users"],
-            "dashboard": str(request.url_for("dashboard", path="/")),
-        }
-    )
-
-
-async def request_report(request: Request) -> Response:
-    body = await _body(request, ReportRequest)
-    if isinstance(body, Response):
-        return body
-    accepted = await request.state.nest.get(ReportsService).request_report(body)
-    location = str(request.url_for("report_status", job_id=accepted.job_id))
-    return JSONResponse(accepted.model_dump(), status_code=202, headers={"Location": location})
-
-
-async def report_status(request: Request) -> Response:
-    job_id = request.path_params["job_id"]
-    status = await request.state.nest.get(ReportsService).get_status(job_id)
-    if status is None:
-        return JSONResponse({"detail": f"no report request with job id {job_id!r}"}, status_code=404)
-    return JSONResponse(status.model_dump(mode="json"))
-
-
-async def register_user(request: Request) -> Response:
-    body = await _body(request, NewUser)
-    if isinstance(body, Response):
-        return body
-    nest: Application = request.state.nest
-    try:
-        user = await nest.get(UserStore).create(body)
-    except UserExistsError as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-    token = await nest.get(SessionStore).create(user.id)
-    welcome = await nest.get(NotificationService).send_welcome(user)
-    return JSONResponse(
-        {"user": user.model_dump(mode="json"), "session_token": token, "welcome_job_id": welcome.id},
-        status_code=201,
-    )
-
-
-app = Starlette(
-    routes=[
-        Route("/", index),
-        Route("/reports", request_report, methods=["POST"]),
-        Route("/reports/{job_id}", report_status, methods=["GET"], name="report_status"),
-        Route("/users", register_user, methods=["POST"]),
-        Mount("/admin/queues", app=dashboard, name="dashboard"),
-    ],
-    lifespan=lifespan,
+app = FastAPI(
+    title="nestq example API",
+    summary="Enqueues reports and welcome emails; `nestq worker container:AppModule` processes them.",
+    lifespan=lifespan(AppModule),  # producer only: the workers run in `nestq worker`
 )
+app.mount("/admin/queues", dashboard_app(), name="dashboard")
+
+Reports = Annotated[ReportsService, Inject(ReportsService)]
+
+
+@app.get("/")
+async def index(request: Request) -> dict[str, Any]:
+    """The endpoints of this API and where the dashboard is."""
+    return {
+        "endpoints": ["POST /reports", "GET /reports/{job_id}", "POST /users"],
+        "dashboard": str(request.url_for("dashboard", path="/")),
+        "docs": str(request.url_for("swagger_ui_html")),
+    }
+
+
+@app.post("/reports", status_code=202)
+async def request_report(
+    body: ReportRequest, reports: Reports, request: Request, response: Response
+) -> ReportAccepted:
+    """Queue a report; `urgent` ones run first, `scheduled_for` delays it."""
+    accepted = await reports.request_report(body)
+    response.headers["Location"] = str(request.url_for("report_status", job_id=accepted.job_id))
+    return accepted
+
+
+@app.get("/reports/{job_id}", responses={404: {"description": "No report request with this job id"}})
+async def report_status(job_id: str, reports: Reports) -> ReportStatus:
+    """Where a report request stands: state, progress, and the report once built."""
+    status = await reports.get_status(job_id)
+    if status is None:
+        raise HTTPException(404, detail=f"no report request with job id {job_id!r}")
+    return status
+
+
+@app.post("/users", status_code=201, responses={409: {"description": "The email is taken"}})
+async def register_user(
+    body: NewUser,
+    users: Annotated[UserStore, Inject(UserStore)],
+    sessions: Annotated[SessionStore, Inject(SessionStore)],
+    notifications: Annotated[NotificationService, Inject(NotificationService)],
+) -> dict[str, Any]:
+    """Sign up a user: a session token at once, the welcome email queued."""
+    try:
+        user = await users.create(body)
+    except UserExistsError as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    token = await sessions.create(user.id)
+    welcome = await notifications.send_welcome(user)
+    return {"user": user.model_dump(mode="json"), "session_token": token, "welcome_job_id": welcome.id}

@@ -6,6 +6,12 @@ Build an application with some providers replaced, run a queue until it is drain
         await app.queue("email").add("send", {...})
         await app.run_until_drained("email")
 
+an HTTP app (FastAPI or Starlette with `framework.http.lifespan`) with its lifespan run:
+
+    async with http_client(api, overrides={Mailer: FakeMailer()}) as client:
+        assert (await client.post("/users", json={...})).status_code == 201
+        await client.nest.run_until_drained("email")
+
 or, NestJS style:
 
     app = await (
@@ -25,6 +31,7 @@ from structlog.testing import capture_logs
 from framework.di.application import Application, ApplicationContext
 from framework.di.module import Module, dynamic_module
 from framework.di.providers import ProviderSpec, provide
+from framework.http.testclient import http_client
 
 __all__ = [
     "Application",
@@ -33,6 +40,7 @@ __all__ = [
     "TestingModuleBuilder",
     "capture_logs",
     "create_testing_app",
+    "http_client",
 ]
 
 

@@ -1,5 +1,6 @@
-"""The seed's scenarios with real processes: the HTTP API (uvicorn) and a worker (`python -m framework worker
-container:AppModule`) on one Redis, emails delivered to an SMTP server this test runs.
+"""The seed's scenarios with real processes: the FastAPI example API (uvicorn) and a worker
+(`python -m framework worker container:AppModule`) on one Redis, emails delivered to an SMTP server this
+test runs.
 
 The API only produces; everything is processed in the worker process. The test polls with timeouts and
 always stops both processes with SIGTERM, and both must shut down cleanly.
@@ -206,6 +207,10 @@ async def test_reports_users_emails_and_schedulers(
             runs = [j for j in await maintenance.get_jobs("completed") if j.name == "digest"]
             # Later runs (every second here) find the digest already sent: some run, not the newest, emailed.
             assert any(run.return_value["emails"] >= 1 for run in runs), [r.return_value for r in runs]
+
+        # FastAPI documents the endpoints.
+        paths = (await http.get("/openapi.json")).json()["paths"]
+        assert {"/reports", "/reports/{job_id}", "/users"} <= set(paths)
 
         # The dashboard is served by the API process.
         page = await http.get("/admin/queues/")
