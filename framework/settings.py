@@ -69,6 +69,7 @@ class DashboardSettings(BaseModel):
         username: HTTP basic auth user (set together with ``password``).
         password: HTTP basic auth password.
         token: bearer token accepted instead of basic auth.
+        metrics: also serve the Prometheus exposition at ``/metrics`` (same auth as the dashboard).
     """
 
     enabled: bool = True
@@ -79,6 +80,7 @@ class DashboardSettings(BaseModel):
     username: SecretStr | None = None
     password: SecretStr | None = None
     token: SecretStr | None = None
+    metrics: bool = True
 
     @field_validator("base_path")
     @classmethod

@@ -20,6 +20,8 @@ from typing import Any
 
 import structlog
 import uvicorn
+from starlette.requests import HTTPConnection
+from starlette.types import Receive, Scope, Send
 
 from framework.dashboard.app import Dashboard
 from framework.dashboard.auth import Auth, auth_from_settings, is_loopback_host
@@ -66,16 +68,36 @@ class _Server(uvicorn.Server):
         yield
 
 
-class DashboardServer:
-    """A running dashboard HTTP server (see `start_dashboard`)."""
+class _WithMetrics:
+    """The dashboard, and the Prometheus exposition at `/metrics` beside it, behind the dashboard's auth."""
 
-    def __init__(self, app: Dashboard, sock: socket.socket, *, host: str, access_log: bool) -> None:
+    def __init__(self, dashboard: Dashboard) -> None:
+        from framework.observability.prometheus import MetricsApp
+
+        self._dashboard = dashboard
+        self._metrics = MetricsApp(dashboard.source)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in ("/metrics", "/metrics/"):
+            refusal = await self._dashboard._check_auth(HTTPConnection(scope), dict(scope))
+            await (refusal or self._metrics)(scope, receive, send)
+            return
+        await self._dashboard(scope, receive, send)
+
+
+class DashboardServer:
+    """A running dashboard HTTP server (see `start_dashboard`); with `metrics`, `/metrics` beside it."""
+
+    def __init__(
+        self, app: Dashboard, sock: socket.socket, *, host: str, access_log: bool, metrics: bool = False
+    ) -> None:
         self.app = app
         self.host = host
+        self.metrics = metrics
         self._sock = sock
         self._port: int = sock.getsockname()[1]
         config = uvicorn.Config(
-            app,
+            _WithMetrics(app) if metrics else app,
             log_config=None,
             access_log=access_log,
             lifespan="off",
@@ -107,6 +129,9 @@ class DashboardServer:
         log.info(
             "dashboard listening", url=self.url, read_only=self.app.read_only, auth=self.app.auth is not None
         )
+        if self.metrics:
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            log.info("prometheus metrics at /metrics", url=f"http://{host}:{self.port}/metrics")
 
     async def wait(self) -> None:
         """Until the server stops."""
@@ -181,7 +206,9 @@ async def start_dashboard(
         read_only=settings.read_only if read_only is None else read_only,
         auth=auth,
     )
-    server = DashboardServer(app, _bind(host, port), host=host, access_log=access_log)
+    server = DashboardServer(
+        app, _bind(host, port), host=host, access_log=access_log, metrics=settings.metrics
+    )
     await server.start()
     return server
 

@@ -11,7 +11,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from framework.observability.metrics import Metrics, MetricsMeta, MetricsOptions
 from framework.observability.workers import WorkerInfo
 
-__all__ = ["Metrics", "MetricsMeta", "MetricsOptions", "WorkerInfo"]
+if TYPE_CHECKING:
+    from framework.observability.prometheus import metrics_app
+
+__all__ = ["Metrics", "MetricsMeta", "MetricsOptions", "WorkerInfo", "metrics_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the exposition pulls in prometheus_client and the dashboard's queue sources.
+    if name == "metrics_app":
+        from framework.observability.prometheus import metrics_app
+
+        return metrics_app
+    raise AttributeError(f"module 'framework.observability' has no attribute {name!r}")
