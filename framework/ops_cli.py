@@ -1,4 +1,4 @@
-"""Operations commands of `nestq`: look at queues and jobs, retry, clean, pause, and serve the dashboard.
+"""Operations commands of `nestq`: look at queues, jobs and schedulers, act on them, serve the dashboard.
 
     nestq queues                                  # counts per state of every queue
     nestq jobs email --state failed --limit 20
@@ -7,6 +7,10 @@
     nestq promote reports --all
     nestq clean email --state completed --grace 3600
     nestq pause email             |  nestq resume email
+    nestq add email send --data '{"to": "a@example.com"}'
+    nestq cancel email 42         |  nestq remove email 42
+    nestq drain email             |  nestq obliterate email      # ask first, unless --yes
+    nestq schedulers email        |  nestq schedulers remove email tick
     nestq dashboard container:AppModule --port 8000
 
 Which queues exist: with `--app container:AppModule`, the application's registered queues, plus any
@@ -18,27 +22,37 @@ Plugged into `framework.cli` through its `EXTENSIONS` hook.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import rich_click as click
 from redis.exceptions import RedisError
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from framework.cli import Subparsers, UsageError, load_module, run_async
+from framework.cli import (
+    NestqCommand,
+    NestqGroup,
+    UsageError,
+    confirm,
+    examples,
+    json_requested,
+    load_module,
+    run_async,
+)
 from framework.dashboard import data
 from framework.dashboard.data import ActionError, NotFoundError, QueueSource
 from framework.dashboard.formatting import format_ago, format_duration, format_time
+from framework.queue import Queue
 
 __all__ = ["register"]
 
-Command = Callable[[argparse.Namespace, QueueSource], Awaitable[Any]]
+Command = Callable[[QueueSource], Awaitable[Any]]
 
 _STATE_STYLES = {
     "active": "blue",
@@ -50,77 +64,43 @@ _STATE_STYLES = {
     "failed": "red",
 }
 
-
-def register(subparsers: Subparsers) -> None:
-    """Add the ops commands to the `nestq` parser."""
-    _add_dashboard(subparsers)
-
-    p = _command(subparsers, "queues", "counts per state of every queue", _queues)
-
-    p = _command(subparsers, "jobs", "list a queue's jobs, newest first", _jobs)
-    p.add_argument("queue")
-    p.add_argument("-s", "--state", choices=data.STATES, help="only this state (default: every state)")
-    p.add_argument("-n", "--limit", type=_positive_int, default=20, help="at most N jobs (default 20)")
-    p.add_argument("--name", help="only jobs whose name contains this text")
-
-    p = _command(subparsers, "job", "show one job: data, state, result, error, logs", _job)
-    p.add_argument("queue")
-    p.add_argument("id")
-
-    p = _command(subparsers, "retry", "retry a failed job, or every failed job with --all", _retry)
-    p.add_argument("queue")
-    p.add_argument("id", nargs="?")
-    p.add_argument("--all", action="store_true", help="every job of --state")
-    p.add_argument(
-        "--state", choices=data.ACTION_STATES["retry"], default="failed", help="with --all (default failed)"
-    )
-
-    p = _command(subparsers, "promote", "run a delayed job now, or every delayed job with --all", _promote)
-    p.add_argument("queue")
-    p.add_argument("id", nargs="?")
-    p.add_argument("--all", action="store_true", help="every delayed job")
-
-    p = _command(subparsers, "clean", "remove old jobs of one state", _clean)
-    p.add_argument("queue")
-    p.add_argument("--state", required=True, choices=data.CLEANABLE_STATES)
-    p.add_argument(
-        "--grace", type=float, default=0, metavar="SECONDS", help="only jobs older than this (default 0)"
-    )
-    p.add_argument("--limit", type=_positive_int, default=1000, help="at most N jobs (default 1000)")
-
-    p = _command(subparsers, "pause", "stop workers from taking the queue's jobs", _pause)
-    p.add_argument("queue")
-
-    p = _command(subparsers, "resume", "let workers take the queue's jobs again", _resume)
-    p.add_argument("queue")
+_QUEUE = "The queue's name."
+_JOB_ID = "The job's id (as `nestq jobs QUEUE` shows it)."
+_OPS = {"json_output": True, "quiet_logs": True}
 
 
-def _command(subparsers: Subparsers, name: str, help: str, command: Command) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
-    parser.add_argument(
-        "--app", metavar="MODULE:ATTR", help="the application's queues (e.g. container:AppModule)"
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.set_defaults(handler=lambda args: _run(args, command))
-    return parser
+def _app_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--app",
+        metavar="MODULE:ATTR",
+        help="Use the application's queues (like container:AppModule) besides those found on the server.",
+    )(f)
 
 
-def _add_dashboard(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser(
-        "dashboard",
-        help="serve the web dashboard (queues, jobs, schedulers, actions)",
-        description=(
-            "Serve the dashboard until SIGINT/SIGTERM. Host, port, base path, read-only and auth come "
-            "from NESTQ_DASHBOARD__*; a host other than loopback needs auth."
-        ),
-    )
-    parser.add_argument(
-        "app", nargs="?", metavar="MODULE:ATTR", help="the application (default: queues found on the server)"
-    )
-    parser.add_argument("--host", help="interface to bind (default NESTQ_DASHBOARD__HOST or 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="TCP port (default NESTQ_DASHBOARD__PORT or 8000)")
-    parser.add_argument("--read-only", action="store_true", default=None, help="hide and refuse every action")
-    parser.set_defaults(handler=_dashboard)
+def _yes_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")(f)
+
+
+def register(cli: click.Group) -> None:
+    """Add the ops commands to the `nestq` command group."""
+    for command in (
+        dashboard_command,
+        queues_command,
+        jobs_command,
+        job_command,
+        retry_command,
+        promote_command,
+        clean_command,
+        pause_command,
+        resume_command,
+        add_command,
+        cancel_command,
+        remove_command,
+        drain_command,
+        obliterate_command,
+        schedulers_group,
+    ):
+        cli.add_command(command)
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -165,11 +145,13 @@ async def _source(app_path: str | None) -> AsyncIterator[QueueSource]:
         await app.close()
 
 
-def _run(args: argparse.Namespace, command: Command) -> int:
+def _run(app_path: str | None, command: Command) -> int:
+    as_json = json_requested()
+
     async def main() -> int:
-        async with _source(args.app) as source:
-            result = await command(args, source)
-        if args.json:
+        async with _source(app_path) as source:
+            result = await command(source)
+        if as_json:
             _print_json(result)
         return 0
 
@@ -183,23 +165,67 @@ def _run(args: argparse.Namespace, command: Command) -> int:
         return 1
 
 
-def _dashboard(args: argparse.Namespace) -> int:
+def _ops_command(name: str, epilog: str) -> Callable[[Callable[..., Any]], click.Command]:
+    def decorator(f: Callable[..., Any]) -> click.Command:
+        return click.command(name, cls=NestqCommand, epilog=epilog, **_OPS)(f)
+
+    return decorator
+
+
+# --- the dashboard ---------------------------------------------------------------------------------
+
+
+@click.command(
+    "dashboard",
+    cls=NestqCommand,
+    epilog=examples(
+        "nestq dashboard",
+        "nestq dashboard container:AppModule --port 8001",
+        "nestq dashboard --read-only --host 127.0.0.1",
+    ),
+)
+@click.argument(
+    "app",
+    required=False,
+    metavar="[MODULE:ATTR]",
+    help="The application (default: the queues found on the server).",
+)
+@click.option("--host", help="Interface to bind (default: NESTQ_DASHBOARD__HOST or 127.0.0.1).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), help="TCP port (default: NESTQ_DASHBOARD__PORT or 8000)."
+)
+@click.option("--read-only", is_flag=True, default=None, help="Hide and refuse every action.")
+def dashboard_command(app: str | None, host: str | None, port: int | None, read_only: bool | None) -> int:
+    """Serve the web dashboard (queues, jobs, schedulers, actions) until SIGINT/SIGTERM.
+
+    Host, port, base path, read-only and auth come from NESTQ_DASHBOARD__*; a host other than
+    loopback needs auth (NESTQ_DASHBOARD__USERNAME and __PASSWORD, or __TOKEN).
+    """
     from framework.dashboard import serve_dashboard
 
     async def main() -> int:
-        async with _source(args.app) as source:
-            await serve_dashboard(source, host=args.host, port=args.port, read_only=args.read_only)
+        async with _source(app) as source:
+            await serve_dashboard(source, host=host, port=port, read_only=read_only)
         return 0
 
     return run_async(main())
 
 
-# --- commands --------------------------------------------------------------------------------------
+# --- reading ---------------------------------------------------------------------------------------
 
 
-async def _queues(args: argparse.Namespace, source: QueueSource) -> Any:
+@_ops_command(
+    "queues", examples("nestq queues", "nestq queues --json", "nestq queues --app container:AppModule")
+)
+@_app_option
+def queues_command(app: str | None) -> int:
+    """Show every queue with its count of jobs per state."""
+    return _run(app, _queues)
+
+
+async def _queues(source: QueueSource) -> Any:
     queues = await data.list_queues(source)
-    if args.json:
+    if json_requested():
         return queues
     if not queues:
         _console().print("No queues found.", style="dim")
@@ -224,43 +250,73 @@ async def _queues(args: argparse.Namespace, source: QueueSource) -> Any:
     return None
 
 
-async def _jobs(args: argparse.Namespace, source: QueueSource) -> Any:
-    queue = await source.get(args.queue)
-    states = [args.state] if args.state else list(data.STATES)
+@_ops_command(
+    "jobs",
+    examples(
+        "nestq jobs email",
+        "nestq jobs email --state failed --limit 50",
+        "nestq jobs email --name send --json",
+    ),
+)
+@click.argument("queue", help=_QUEUE)
+@click.option("-s", "--state", type=click.Choice(data.STATES), help="Only this state (default: every state).")
+@click.option(
+    "-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N jobs."
+)
+@click.option("--name", help="Only jobs whose name contains this text.")
+@_app_option
+def jobs_command(queue: str, state: str | None, limit: int, name: str | None, app: str | None) -> int:
+    """List a queue's jobs, newest first."""
+
+    async def command(source: QueueSource) -> Any:
+        return await _jobs(source, queue, state, limit, name)
+
+    return _run(app, command)
+
+
+async def _jobs(source: QueueSource, queue_name: str, state: str | None, limit: int, name: str | None) -> Any:
+    queue = await source.get(queue_name)
+    states = [state] if state else list(data.STATES)
     jobs: list[dict[str, Any]] = []
     totals: dict[str, int] = {}
-    for state in states:
-        listing = await data.list_jobs(queue, state, limit=args.limit, name=args.name)
-        totals[state] = listing["total"]
+    for one in states:
+        listing = await data.list_jobs(queue, one, limit=limit, name=name)
+        totals[one] = listing["total"]
         jobs.extend(listing["jobs"])
     if len(states) > 1:
         jobs.sort(key=lambda j: j.get("finished_on") or j.get("timestamp") or 0, reverse=True)
-    jobs = jobs[: args.limit]
-    if args.json:
+    jobs = jobs[:limit]
+    if json_requested():
         return {"queue": queue.name, "states": states, "totals": totals, "jobs": jobs}
     if not jobs:
-        what = f"{args.state} jobs" if args.state else "jobs"
+        what = f"{state} jobs" if state else "jobs"
         _console().print(f"No {what} in {queue.name}.", style="dim")
         return None
+    # Ids never wrap (they are copied from here); the free text gets what is left, cut with an ellipsis.
+    id_width = max(len(_clean_text(str(j["id"]))) for j in jobs)
     table = Table(header_style="bold", pad_edge=False, box=None)
-    for column in ("ID", "Name", "State", "Added", "Attempts", "Detail"):
-        table.add_column(column, justify="right" if column == "Attempts" else "left", overflow="fold")
+    table.add_column("ID", no_wrap=True, min_width=max(2, id_width))
+    table.add_column("Name", no_wrap=True, overflow="ellipsis", max_width=24)
+    table.add_column("State", no_wrap=True, min_width=max(len(str(j["state"])) for j in jobs))
+    table.add_column("Added", no_wrap=True, min_width=max(len(format_ago(j.get("timestamp"))) for j in jobs))
+    table.add_column("Tries", justify="right", no_wrap=True, min_width=5)
+    table.add_column("Detail", no_wrap=True, overflow="ellipsis", ratio=1)
     for job in jobs:
-        state = job["state"]
+        one = job["state"]
         if job.get("corrupt"):
-            table.add_row(_text(job["id"]), Text("?"), Text(state), Text(""), Text(""), _text(job["corrupt"]))
+            table.add_row(_text(job["id"]), Text("?"), Text(one), Text(""), Text(""), _text(job["corrupt"]))
             continue
         detail = (
             _text(job["failed_reason"], "red")
-            if state == "failed"
+            if one == "failed"
             else _text(job["result_preview"])
-            if state == "completed"
+            if one == "completed"
             else _text(data.preview(job["progress"]))
         )
         table.add_row(
             _text(job["id"]),
             _text(job["name"]),
-            Text(state, _STATE_STYLES.get(state, "")),
+            Text(one, _STATE_STYLES.get(one, "")),
             Text(format_ago(job["timestamp"])),
             Text(f"{job['attempts_made']}/{job['attempts']}"),
             detail,
@@ -271,10 +327,23 @@ async def _jobs(args: argparse.Namespace, source: QueueSource) -> Any:
     return None
 
 
-async def _job(args: argparse.Namespace, source: QueueSource) -> Any:
-    queue = await source.get(args.queue)
-    job = await data.job_detail(queue, args.id)
-    if args.json:
+@_ops_command("job", examples("nestq job email 42", "nestq job email 42 --json"))
+@click.argument("queue", help=_QUEUE)
+@click.argument("id", help=_JOB_ID)
+@_app_option
+def job_command(queue: str, id: str, app: str | None) -> int:
+    """Show one job: data, state, options, result, error, logs."""
+
+    async def command(source: QueueSource) -> Any:
+        return await _job(source, queue, id)
+
+    return _run(app, command)
+
+
+async def _job(source: QueueSource, queue_name: str, job_id: str) -> Any:
+    queue = await source.get(queue_name)
+    job = await data.job_detail(queue, job_id)
+    if json_requested():
         return job
     console = _console()
     if job.get("corrupt"):
@@ -321,43 +390,345 @@ async def _job(args: argparse.Namespace, source: QueueSource) -> Any:
     return None
 
 
-async def _retry(args: argparse.Namespace, source: QueueSource) -> Any:
-    _one_or_all(args, "retry")
-    queue = await source.get(args.queue)
-    if args.all:
-        result = await data.retry_all(queue, args.state)
-    else:
-        result = await data.retry_job(queue, args.id)
-    return _report(args, result)
+# --- acting on jobs --------------------------------------------------------------------------------
 
 
-async def _promote(args: argparse.Namespace, source: QueueSource) -> Any:
-    _one_or_all(args, "promote")
-    queue = await source.get(args.queue)
-    result = await data.promote_all(queue) if args.all else await data.promote_job(queue, args.id)
-    return _report(args, result)
+@_ops_command(
+    "retry",
+    examples(
+        "nestq retry email 42",
+        "nestq retry email --all",
+        "nestq retry email --all --state completed --yes",
+    ),
+)
+@click.argument("queue", help=_QUEUE)
+@click.argument("id", required=False, help="The job to retry (or --all).")
+@click.option("--all", "every", is_flag=True, help="Every job of --state.")
+@click.option(
+    "--state",
+    type=click.Choice(data.ACTION_STATES["retry"]),
+    default="failed",
+    show_default=True,
+    help="With --all: which finished jobs.",
+)
+@_yes_option
+@_app_option
+def retry_command(queue: str, id: str | None, every: bool, state: str, yes: bool, app: str | None) -> int:
+    """Run a failed job again (or every failed job with --all), with a fresh set of attempts.
+
+    A completed job runs again only after a confirmation (its side effects happen twice).
+    """
+    _one_or_all(id, every, "retry")
+
+    async def command(source: QueueSource) -> Any:
+        q = await source.get(queue)
+        if every:
+            if state == "completed":
+                n = (await q.get_job_counts("completed"))["completed"]
+                if n:
+                    confirm(f"Run all {n} completed jobs of {q.name} again?", yes=yes)
+            result = await data.retry_all(q, state)
+        else:
+            assert id is not None
+            if str(await q.get_job_state(id)) == "completed":
+                confirm(f"Job {id} of {q.name} completed already; run it again?", yes=yes)
+            result = await data.retry_job(q, id)
+        return _report(result)
+
+    return _run(app, command)
 
 
-async def _clean(args: argparse.Namespace, source: QueueSource) -> Any:
-    queue = await source.get(args.queue)
-    return _report(args, await data.clean_queue(queue, args.state, args.grace, args.limit))
+@_ops_command("promote", examples("nestq promote reports 42", "nestq promote reports --all"))
+@click.argument("queue", help=_QUEUE)
+@click.argument("id", required=False, help="The delayed job to run now (or --all).")
+@click.option("--all", "every", is_flag=True, help="Every delayed job.")
+@_app_option
+def promote_command(queue: str, id: str | None, every: bool, app: str | None) -> int:
+    """Run a delayed job now, or every delayed job with --all."""
+    _one_or_all(id, every, "promote")
+
+    async def command(source: QueueSource) -> Any:
+        q = await source.get(queue)
+        assert every or id is not None
+        return _report(await data.promote_all(q) if every else await data.promote_job(q, id or ""))
+
+    return _run(app, command)
 
 
-async def _pause(args: argparse.Namespace, source: QueueSource) -> Any:
-    return _report(args, await data.pause_queue(await source.get(args.queue)))
+@_ops_command(
+    "add",
+    examples(
+        'nestq add email send --data \'{"to": "a@example.com"}\'',
+        "nestq add reports daily --delay 60 --priority 1",
+    ),
+)
+@click.argument("queue", help=_QUEUE)
+@click.argument("name", help="The job's name (which handler runs it).")
+@click.option("-d", "--data", "payload", default="null", metavar="JSON", help="The job's data, as JSON.")
+@click.option("--delay", type=click.FloatRange(min=0), metavar="SECONDS", help="Run no sooner than this.")
+@click.option("--priority", type=click.IntRange(min=0), help="0 (none, the default) or 1 (highest) and up.")
+@click.option("--attempts", type=click.IntRange(min=1), help="Tries before the job fails for good.")
+@click.option("--job-id", help="A custom id (a second add with the same id adds nothing).")
+@_app_option
+def add_command(
+    queue: str,
+    name: str,
+    payload: str,
+    delay: float | None,
+    priority: int | None,
+    attempts: int | None,
+    job_id: str | None,
+    app: str | None,
+) -> int:
+    """Add a job to a queue (a queue not seen before is created, with a note)."""
+    try:
+        job_data = json.loads(payload)
+    except ValueError as exc:
+        raise UsageError(
+            f'--data is not valid JSON ({exc}); quote it, like --data \'{{"to": "a"}}\''
+        ) from None
+    opts = {
+        key: value
+        for key, value in (
+            ("delay", delay),
+            ("priority", priority),
+            ("attempts", attempts),
+            ("job_id", job_id),
+        )
+        if value is not None
+    }
+
+    async def command(source: QueueSource) -> Any:
+        q = await _queue_or_new(source, queue)
+        return _report(await data.add_job(q, name, job_data, opts))
+
+    return _run(app, command)
 
 
-async def _resume(args: argparse.Namespace, source: QueueSource) -> Any:
-    return _report(args, await data.resume_queue(await source.get(args.queue)))
+@_ops_command("cancel", examples("nestq cancel email 42"))
+@click.argument("queue", help=_QUEUE)
+@click.argument("id", help=_JOB_ID)
+@_app_option
+def cancel_command(queue: str, id: str, app: str | None) -> int:
+    """Cancel a job: a pending one fails at once ("cancelled", no retry); an active one is stopped."""
+
+    async def command(source: QueueSource) -> Any:
+        return _report(await data.cancel_job(await source.get(queue), id))
+
+    return _run(app, command)
 
 
-def _one_or_all(args: argparse.Namespace, verb: str) -> None:
-    if bool(args.id) == bool(args.all):
+@_ops_command("remove", examples("nestq remove email 42"))
+@click.argument("queue", help=_QUEUE)
+@click.argument("id", help=_JOB_ID)
+@_app_option
+def remove_command(queue: str, id: str, app: str | None) -> int:
+    """Delete a job that is not running (cancel an active one first)."""
+
+    async def command(source: QueueSource) -> Any:
+        return _report(await data.remove_job(await source.get(queue), id))
+
+    return _run(app, command)
+
+
+@_ops_command(
+    "clean", examples("nestq clean email --state completed --grace 3600", "nestq clean email --state failed")
+)
+@click.argument("queue", help=_QUEUE)
+@click.option("--state", required=True, type=click.Choice(data.CLEANABLE_STATES), help="Which jobs.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Only jobs older than this.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True, help="At most N jobs.")
+@_app_option
+def clean_command(queue: str, state: str, grace: float, limit: int, app: str | None) -> int:
+    """Remove old jobs of one state (never active ones)."""
+
+    async def command(source: QueueSource) -> Any:
+        return _report(await data.clean_queue(await source.get(queue), state, grace, limit))
+
+    return _run(app, command)
+
+
+# --- acting on queues ------------------------------------------------------------------------------
+
+
+@_ops_command("pause", examples("nestq pause email"))
+@click.argument("queue", help=_QUEUE)
+@_app_option
+def pause_command(queue: str, app: str | None) -> int:
+    """Stop workers from taking the queue's jobs (active ones finish; adding still works)."""
+
+    async def command(source: QueueSource) -> Any:
+        return _report(await data.pause_queue(await source.get(queue)))
+
+    return _run(app, command)
+
+
+@_ops_command("resume", examples("nestq resume email"))
+@click.argument("queue", help=_QUEUE)
+@_app_option
+def resume_command(queue: str, app: str | None) -> int:
+    """Let workers take the queue's jobs again."""
+
+    async def command(source: QueueSource) -> Any:
+        return _report(await data.resume_queue(await source.get(queue)))
+
+    return _run(app, command)
+
+
+@_ops_command("drain", examples("nestq drain email", "nestq drain email --delayed --yes"))
+@click.argument("queue", help=_QUEUE)
+@click.option("--delayed", is_flag=True, help="Delayed jobs too.")
+@_yes_option
+@_app_option
+def drain_command(queue: str, delayed: bool, yes: bool, app: str | None) -> int:
+    """Remove every job waiting to run (asks first); active, finished and delayed jobs stay."""
+
+    async def command(source: QueueSource) -> Any:
+        q = await source.get(queue)
+        states = ["waiting", "prioritized", "paused", *(["delayed"] if delayed else [])]
+        n = sum((await q.get_job_counts(*states)).values())
+        if n:
+            confirm(f"Remove the {n} jobs waiting in {q.name}?", yes=yes)
+        return _report(await data.drain_queue(q, delayed=delayed))
+
+    return _run(app, command)
+
+
+@_ops_command("obliterate", examples("nestq obliterate email", "nestq obliterate email --force --yes"))
+@click.argument("queue", help=_QUEUE)
+@click.option("--force", is_flag=True, help="Even while jobs are active.")
+@_yes_option
+@_app_option
+def obliterate_command(queue: str, force: bool, yes: bool, app: str | None) -> int:
+    """Delete a queue with every job, scheduler and count of it (asks first)."""
+
+    async def command(source: QueueSource) -> Any:
+        q = await source.get(queue)
+        n = await q.count() + sum((await q.get_job_counts("active", "completed", "failed")).values())
+        confirm(f"Delete queue {q.name} and its {n} jobs for good?", yes=yes)
+        return _report(await data.obliterate_queue(q, force=force))
+
+    return _run(app, command)
+
+
+# --- schedulers ------------------------------------------------------------------------------------
+
+
+class _SchedulersGroup(NestqGroup):
+    """`nestq schedulers QUEUE` lists; `nestq schedulers remove QUEUE ID` removes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(
+    "schedulers",
+    cls=_SchedulersGroup,
+    epilog=examples(
+        "nestq schedulers email",
+        "nestq schedulers email --json",
+        "nestq schedulers remove email tick",
+    ),
+)
+def schedulers_group() -> None:
+    """List a queue's job schedulers (`nestq schedulers QUEUE`) or remove one.
+
+    Schedulers declared in code (@every, @cron) are put back by the next `nestq run`; remove
+    those from the code instead.
+    """
+
+
+@_ops_command("list", examples("nestq schedulers list email"))
+@click.argument("queue", help=_QUEUE)
+@_app_option
+def schedulers_list_command(queue: str, app: str | None) -> int:
+    """List a queue's job schedulers with their pattern or interval and next run."""
+
+    async def command(source: QueueSource) -> Any:
+        listing = await data.list_schedulers(await source.get(queue))
+        if json_requested():
+            return listing
+        _print_schedulers(listing)
+        return None
+
+    return _run(app, command)
+
+
+@_ops_command("remove", examples("nestq schedulers remove email tick"))
+@click.argument("queue", help=_QUEUE)
+@click.argument("id", help="The scheduler's id (as `nestq schedulers QUEUE` shows it).")
+@_app_option
+def schedulers_remove_command(queue: str, id: str, app: str | None) -> int:
+    """Remove a job scheduler (jobs it already added stay)."""
+
+    async def command(source: QueueSource) -> Any:
+        return _report(await data.remove_scheduler(await source.get(queue), id))
+
+    return _run(app, command)
+
+
+schedulers_group.add_command(schedulers_list_command)
+schedulers_group.add_command(schedulers_remove_command)
+
+
+def _print_schedulers(listing: dict[str, Any]) -> None:
+    console = _console()
+    if not listing["schedulers"]:
+        console.print(f"No schedulers in {listing['queue']}.", style="dim")
+        return
+    table = Table(header_style="bold", pad_edge=False, box=None)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Job name", no_wrap=True, overflow="ellipsis", max_width=24)
+    table.add_column("Every / cron", no_wrap=True)
+    table.add_column("Next run", no_wrap=True)
+    table.add_column("Runs", justify="right", no_wrap=True)
+    for item in listing["schedulers"]:
+        every = item.get("every_seconds")
+        schedule = item.get("pattern") or (f"every {format_duration(every * 1000)}" if every else "—")
+        next_run = item.get("next_run")
+        table.add_row(
+            _text(item["id"]),
+            _text(item.get("name") or ""),
+            _text(schedule),
+            Text(f"{format_time(next_run)} ({format_ago(next_run)})" if next_run else "—"),
+            Text(str(item.get("iterations") or 0)),
+        )
+    console.print(table)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+async def _queue_or_new(source: QueueSource, name: str) -> Queue:
+    """The queue called `name`; one not on the server yet is created (with a note) unless --app knows
+    the queues."""
+    try:
+        return await source.get(name)
+    except NotFoundError as exc:
+        if not isinstance(source, data.DiscoveredQueues):
+            raise
+        _error(f"note: {data.error_text(exc)}; adding to a new queue {name!r}")
+        queue = Queue(name, connection=source.client, prefix=source.prefix)
+        source._queues[name] = queue  # closed with the source
+        return queue
+
+
+def _one_or_all(job_id: str | None, every: bool, verb: str) -> None:
+    if bool(job_id) == bool(every):
         raise UsageError(f"{verb}: give a job ID or --all (not both)")
 
 
-def _report(args: argparse.Namespace, result: dict[str, Any]) -> Any:
-    if args.json:
+def _report(result: dict[str, Any]) -> Any:
+    if json_requested():
         return result
     _console().print(_text(result["message"]), style="green")
     return None
@@ -391,10 +762,3 @@ def _print_json(payload: Any) -> None:
 
 def _error(message: str) -> None:
     sys.stderr.write(f"nestq: {_clean_text(message)}\n")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value

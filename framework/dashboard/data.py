@@ -35,13 +35,17 @@ __all__ = [
     "NotFoundError",
     "QueueSource",
     "StaticQueues",
+    "add_job",
+    "cancel_job",
     "clean_queue",
     "discover_queue_names",
+    "drain_queue",
     "find_job",
     "job_detail",
     "list_jobs",
     "list_queues",
     "list_schedulers",
+    "obliterate_queue",
     "pause_queue",
     "promote_all",
     "promote_job",
@@ -640,3 +644,47 @@ def error_text(exc: BaseException) -> str:
 def pretty_json(value: Any) -> str:
     """`value` as indented JSON text (for display only)."""
     return _json_text(value)
+
+
+# --- adding and queue-wide actions (ops CLI `add`, `cancel`, `drain`, `obliterate`; dashboard add) ----
+
+
+async def add_job(
+    queue: Queue, name: str, data: Any = None, opts: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Add a job (`opts`: job options such as delay, priority, attempts, job_id); nothing is written on
+    bad input."""
+    options = dict(opts or {})
+    if "repeat" in options:
+        raise ActionError("repeat makes a job scheduler; add schedulers from code (@every / @cron)")
+    try:
+        job = await queue.add(name, data, **options)
+    except (TypeError, ValueError) as exc:
+        raise ActionError(f"job not added: {error_text(exc)}") from None
+    return _done(f"Job {job.id} added to {queue.name}", job_id=job.id, queue=queue.name)
+
+
+async def cancel_job(queue: Queue, job_id: str) -> dict[str, Any]:
+    """Cancel a job: a pending one fails at once; an active one is stopped by its worker."""
+    state = await _state_of(queue, job_id)
+    if state in ("completed", "failed"):
+        raise ActionError(f"job {job_id} is {state} already; nothing to cancel")
+    if not await queue.cancel(job_id):
+        raise ActionError(f"job {job_id} finished before it could be cancelled")
+    message = f"Job {job_id} cancellation requested" if state == "active" else f"Job {job_id} cancelled"
+    return _done(message, job_id=job_id, was=state)
+
+
+async def drain_queue(queue: Queue, *, delayed: bool = False) -> dict[str, Any]:
+    """Remove every job waiting to run (and the delayed ones with `delayed`); active jobs finish."""
+    count = await queue.drain(delayed=delayed)
+    return _done(f"Removed {count} waiting job{'' if count == 1 else 's'} from {queue.name}", count=count)
+
+
+async def obliterate_queue(queue: Queue, *, force: bool = False) -> dict[str, Any]:
+    """Delete the queue and every job of it (refused while jobs are active unless `force`)."""
+    try:
+        keys = await queue.obliterate(force=force)
+    except RuntimeError as exc:
+        raise ActionError(f"{error_text(exc)} (nestq obliterate --force)") from None
+    return _done(f"Queue {queue.name} obliterated ({keys} keys deleted)", keys=keys)

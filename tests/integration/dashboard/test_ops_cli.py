@@ -146,7 +146,9 @@ class TestReading:
             code, out, _ = run(capsys, *argv)
             assert code == 0
             assert "\x1b" not in out
-            assert "\\x1b[31m[bold]markup[/bold]" in out, out
+            # The listing cuts long reasons to the terminal's width; the job page shows all of it.
+            assert "\\x1b[31m[bold]markup" in out, out
+        assert "\\x1b[31m[bold]markup[/bold]" in run(capsys, "job", "email", "3")[1]
 
     def test_with_an_application(self, seeded_cli: None, capsys: pytest.CaptureFixture[str]) -> None:
         """--app lists the application's queues (registered ones even when empty)."""
@@ -169,13 +171,12 @@ class TestActions:
         code, out, _ = run(capsys, "retry", "email", "3")
         assert code == 0 and "Job 3 retried" in out
         assert run_json(capsys, "retry", "email", "--all")["count"] == 0
-        assert run_json(capsys, "retry", "email", "--all", "--state", "completed")["count"] == 2
+        completed = run_json(capsys, "retry", "email", "--all", "--state", "completed", "--yes")
+        assert completed["count"] == 2
 
     def test_retry_needs_an_id_or_all(self, seeded_cli: None, capsys: pytest.CaptureFixture[str]) -> None:
         """Neither or both of ID and --all is a usage error (exit 2)."""
-        with pytest.raises(SystemExit) as exit_info:
-            main(["retry", "email"])
-        assert exit_info.value.code == 2
+        assert main(["retry", "email"]) == 2
         assert "give a job ID or --all" in capsys.readouterr().err
 
     def test_retry_a_waiting_job_is_refused(
