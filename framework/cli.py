@@ -57,7 +57,7 @@ __all__ = [
 
 # --- extension hook: command groups defined in other files --------------------------------------------
 # Each name is imported if it exists and must define `register(cli: click.Group) -> None`.
-EXTENSIONS: tuple[str, ...] = ("framework.ops_cli",)
+EXTENSIONS: tuple[str, ...] = ("framework.ops_cli", "framework.observability.cli")
 
 PROG = "nestq"
 _META = "nestq.global."

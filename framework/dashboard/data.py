@@ -234,13 +234,13 @@ def _unknown_queue(name: str, known: Sequence[str]) -> NotFoundError:
     return NotFoundError(f"no queue {name!r} (queues: {', '.join(known) or 'none'})")
 
 
-_DISCOVERY_SUFFIXES = (":meta", ":id", ":events")
+_DISCOVERY_SUFFIXES = (":meta", ":id", ":events", ":workers")  # workers: a queue only consumed so far
 
 
 async def discover_queue_names(client: Redis, prefix: str) -> list[str]:
     """Names of the queues that have keys on the server under `prefix` (one SCAN of the key space)."""
     head = "{" + prefix + ":"
-    pattern = _escape_glob(head) + "*}:[mie]*"
+    pattern = _escape_glob(head) + "*}:[miew]*"
     names: set[str] = set()
     async for raw in client.scan_iter(match=pattern, count=1000):
         key = as_text(raw)
