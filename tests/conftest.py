@@ -24,11 +24,17 @@ def _restore_logging() -> Iterator[None]:
 
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    # A uvicorn.Config with its default log_config gives these loggers handlers of their own and stops
+    # them propagating to the root: later tests would never see their records.
+    named = {n: logging.getLogger(n) for n in ("uvicorn", "uvicorn.error", "uvicorn.access")}
+    saved = {n: (lg.handlers[:], lg.level, lg.propagate, lg.disabled) for n, lg in named.items()}
     installed = framework.logging._handler
     config = structlog.get_config()
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for n, lg in named.items():
+        lg.handlers[:], lg.level, lg.propagate, lg.disabled = saved[n]
     framework.logging._handler = installed
     structlog.configure(**config)
 

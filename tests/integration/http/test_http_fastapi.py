@@ -212,7 +212,9 @@ async def served(app_module: type[Module]) -> AsyncIterator[Served]:
     """The API on a real uvicorn server in this loop: (api, server, port, the server's task)."""
     api = build_api(app_module)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+    )
     task = asyncio.create_task(server.serve())
 
     async def started() -> bool:
