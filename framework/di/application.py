@@ -19,6 +19,7 @@ from typing import Any, TypeVar, overload
 import structlog
 
 from framework.di.builder import ContainerPlan, build, instantiate, shutdown_resources
+from framework.di.connections import check_connections, connection_tokens
 from framework.di.explorer import Exploration, ProcessorDefinition, explore
 from framework.di.interceptors import global_interceptors
 from framework.di.lifecycle import run_start_hook, run_stop_hook
@@ -119,6 +120,7 @@ class Application:
             for token, value in overrides.items()
         }
         graph = scan(module, specs)
+        check_connections(graph)
         plan = build(graph)
         exploration = explore(graph)
         instances = await instantiate(plan)
@@ -210,21 +212,25 @@ class Application:
             raise RuntimeError("this application is already started")
         selected = self._select(workers)
         self._started = True
-        registry = self._registry() if selected or (listeners and self._exploration.listeners) else None
         # Job schedulers: upsert the @cron / @every schedules of the processors about to run (schedulers.py).
-        await upsert_processor_schedulers(registry, selected)
+        # One processor per queue, so per-processor calls see every scheduler id of a queue at once.
         for definition in selected:
-            assert registry is not None
-            worker = self._create_worker(definition, registry, concurrency=concurrency)
+            await upsert_processor_schedulers(self._registry(definition.queue), [definition])
+        for definition in selected:
+            worker = self._create_worker(
+                definition, self._registry(definition.queue), concurrency=concurrency
+            )
             self._workers[definition.queue] = worker
             task = asyncio.create_task(worker.run(), name=f"nestq-worker-{definition.queue}")
             task.add_done_callback(self._worker_done)
             self._worker_tasks.append(task)
         if listeners and self._exploration.listeners:
-            assert registry is not None
             readers: dict[str, ListenerReader] = {}
             for listener in self._exploration.listeners:
-                reader = readers.setdefault(listener.queue, ListenerReader(listener.queue, registry))
+                reader = readers.get(listener.queue) or ListenerReader(
+                    listener.queue, self._registry(listener.queue)
+                )
+                readers[listener.queue] = reader
                 reader.add(listener, self._instances[listener.binding.key])
             for reader in readers.values():
                 await reader.start()
@@ -287,8 +293,7 @@ class Application:
         Uses fresh workers (with the processors' hooks), so it works whether or not `start` ran.
         """
         selected = self._select(list(queues) if queues else True)
-        registry = self._registry()
-        workers = [self._create_worker(d, registry) for d in selected]
+        workers = [self._create_worker(d, self._registry(d.queue)) for d in selected]
         await asyncio.gather(*(w.run_until_drained(include_delayed=include_delayed) for w in workers))
 
     async def close(self, timeout: float | None = None, *, signal: str | None = None) -> None:
@@ -380,11 +385,15 @@ class Application:
     def _ordered_instances(self) -> list[object]:
         return [self._instances[u.key] for u in self._plan.units]
 
-    def _registry(self) -> QueueRegistry:
-        bindings = self._plan.graph.providers_of(QueueRegistry)
+    def _registry(self, queue: str | None = None) -> QueueRegistry:
+        """The registry of `queue`'s connection (None: the default connection's)."""
+        spec = self._exploration.queues.get(queue) if queue is not None else None
+        connection = spec.connection_name if spec is not None else None
+        bindings = self._plan.graph.providers_of(connection_tokens(connection)[2])
         if not bindings:
+            named = "" if connection is None else f"name={connection!r}"
             raise ConfigurationError(
-                f"{self._plan.graph.root.name} does not import QueueModule.for_root(...); "
+                f"{self._plan.graph.root.name} does not import QueueModule.for_root({named or '...'}); "
                 "add it to its imports"
             )
         registry = self._instances[bindings[0].key]

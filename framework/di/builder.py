@@ -28,6 +28,7 @@ from framework.errors import CircularDependencyError, ConfigurationError, Missin
 log = structlog.get_logger("nestq.di")
 
 MISSING_HINT_ATTR = "__nestq_missing_hint__"
+MODULE_HINT_ATTR = "__nestq_missing_dependency_hint__"
 
 
 @dataclass(frozen=True)
@@ -329,6 +330,9 @@ def _missing(graph: ModuleGraph, unit: Unit, dep: Dependency) -> MissingProvider
         f"cannot create {what}: parameter '{dep.param}: {dep.annotation}' has no provider "
         f"visible from {node.name}. "
     )
+    own_hint = node.module.__dict__.get(MODULE_HINT_ATTR)  # a dynamic module's own advice (for_root_async)
+    if isinstance(own_hint, str) and not isinstance(getattr(token, MISSING_HINT_ATTR, None), str):
+        return MissingProviderError(message + own_hint.format(token=name))
     return MissingProviderError(message + _hint(graph, node, token, name))
 
 
@@ -338,7 +342,7 @@ def _hint(graph: ModuleGraph, node: ModuleNode, token: object, name: str) -> str
             f"Register the queue: add QueueModule.register_queue({token.name!r}) to {node.name}.imports "
             "(and QueueModule.for_root(...) to the root module's imports)."
         )
-    custom = getattr(token, MISSING_HINT_ATTR, None) if isinstance(token, type) else None
+    custom = getattr(token, MISSING_HINT_ATTR, None)  # a class's, or a token object's (ConnectionToken)
     if isinstance(custom, str):
         return custom
     elsewhere = graph.providers_of(token)

@@ -4,22 +4,35 @@
 resource, closed at shutdown), the `QueueConfig` and the `QueueRegistry` to every module.
 `QueueModule.register_queue("reports", ...)` provides and exports one `Queue` per name, injected with
 `Annotated[Queue, inject_queue("reports")]`. A name registered by several modules is one `Queue`.
+
+`for_root_async(use_factory=fn, inject=[...])` builds the `QueueConfig` from injected providers (a
+settings object) at bootstrap; `register_queue_async(...)` does the same for a queue's defaults.
+`for_root(..., name="analytics")` adds a named connection (connections.py), used by
+`register_queue(..., connection_name="analytics")`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from redis.asyncio import Redis
 
 from framework.connection import create_redis
+from framework.di.builder import MODULE_HINT_ATTR
+from framework.di.connections import (
+    CONNECTION_NAME_ATTR,
+    check_connection_name,
+    connection_tokens,
+)
+from framework.di.factories import factory_call
 from framework.di.interceptors import GLOBAL_INTERCEPTORS_ATTR
 from framework.di.metadata import QueueToken
 from framework.di.module import Module, dynamic_module
-from framework.di.providers import provide
+from framework.di.providers import ProviderSpec, provide
 from framework.errors import ConfigurationError
 from framework.queue import JobOptions, Queue
 from framework.queue.interceptors import check_interceptor
@@ -36,6 +49,7 @@ class QueueSpec:
 
     name: str
     default_job_options: JobOptions | None = None
+    connection_name: str | None = None  # a `QueueModule.for_root(..., name=...)`; None: the default
 
     @classmethod
     def of(cls, value: str | QueueSpec | Mapping[str, Any]) -> QueueSpec:
@@ -45,14 +59,18 @@ class QueueSpec:
         if isinstance(value, str):
             return cls(_check_name(value))
         if isinstance(value, Mapping):
-            unknown = set(value) - {"name", "default_job_options"}
+            unknown = set(value) - {"name", "default_job_options", "connection_name"}
             if unknown or "name" not in value:
                 raise ConfigurationError(
                     f"QueueModule.register_queue got {dict(value)!r}; a queue is given as a name, "
                     "a QueueSpec, "
-                    "or a dict with 'name' and optionally 'default_job_options'"
+                    "or a dict with 'name' and optionally 'default_job_options' and 'connection_name'"
                 )
-            return cls(_check_name(value["name"]), _options(value.get("default_job_options"), value["name"]))
+            return cls(
+                _check_name(value["name"]),
+                _options(value.get("default_job_options"), value["name"]),
+                check_connection_name(value.get("connection_name"), f"queue {value['name']!r}"),
+            )
         raise ConfigurationError(f"QueueModule.register_queue takes queue names or QueueSpec, got {value!r}")
 
 
@@ -170,6 +188,7 @@ class QueueModule(Module):
         prefix: str | None = None,
         default_job_options: JobOptionsLike = None,
         interceptors: Sequence[object] = (),
+        name: str | None = None,
     ) -> type[Module]:
         """The global queue module: import it once, in the root module.
 
@@ -181,36 +200,63 @@ class QueueModule(Module):
             interceptors: run around every job of every processor, outside the processors' own
                 `@use_interceptors`: classes with `async def intercept(self, job, call_next)` (resolved
                 from the container; created in the root module if no module provides them) or instances.
+            name: a second (third, ...) connection of the application, used by
+                `register_queue(..., connection_name=name)`; None is the default connection.
         """
-        if connection is not None and not isinstance(connection, str | Redis):
-            raise ConfigurationError(
-                f"QueueModule.for_root(connection=...) takes a redis:// URL, a redis.asyncio.Redis or None, "
-                f"got {connection!r}"
-            )
+        where = "QueueModule.for_root" if name is None else f"QueueModule.for_root(name={name!r})"
+        _check_connection(connection, where)
         config = QueueConfig(connection, prefix, _options(default_job_options, "for_root"))
-        return dynamic_module(
-            "QueueModule.for_root()",
-            base=QueueModule,
-            is_global=True,
-            providers=[
-                provide(QueueConfig, use_value=config),
-                provide(Redis, use_factory=redis_resource),
-                provide(QueueRegistry, use_factory=registry_resource),
-            ],
-            exports=[QueueConfig, Redis, QueueRegistry],
-            attributes={GLOBAL_INTERCEPTORS_ATTR: _interceptors(interceptors)},
+        return _root_module(
+            where, provide(connection_tokens(name)[0], use_value=config), name, interceptors, imports=()
         )
 
     @staticmethod
-    def register_queue(*queues: str | QueueSpec | Mapping[str, Any]) -> type[Module]:
+    def for_root_async(
+        *,
+        use_factory: Callable[..., Any],
+        inject: Sequence[object] | None = None,
+        imports: Sequence[type[Module]] = (),
+        interceptors: Sequence[object] = (),
+        name: str | None = None,
+    ) -> type[Module]:
+        """`for_root` whose configuration comes from a factory run at bootstrap, with injected arguments.
+
+        Example: `QueueModule.for_root_async(imports=[SettingsModule], inject=[Settings],
+        use_factory=lambda s: QueueConfig(connection=s.redis_url, prefix=s.prefix))`.
+
+        Args:
+            use_factory: a function (sync or `async`) returning a `QueueConfig(connection=..., prefix=...,
+                default_job_options=...)`.
+            inject: tokens whose providers are passed to `use_factory` positionally; None reads its
+                parameters' type hints.
+            imports: modules whose exports the factory needs (global modules need no import).
+            interceptors: as for `for_root`.
+            name: as for `for_root`.
+        """
+        where = "QueueModule.for_root_async" if name is None else f"QueueModule.for_root_async(name={name!r})"
+        tokens, call = factory_call(use_factory, inject, where=where)
+
+        async def make_config(*values: Any) -> QueueConfig:
+            return _checked_config(await call(*values), where)
+
+        spec = provide(connection_tokens(name)[0], use_factory=make_config, inject=tokens)
+        return _root_module(where, spec, name, interceptors, imports=imports)
+
+    @staticmethod
+    def register_queue(
+        *queues: str | QueueSpec | Mapping[str, Any], connection_name: str | None = None
+    ) -> type[Module]:
         """A module providing and exporting the named queues (`inject_queue(name)` to inject one).
 
         Args:
             *queues: names, `QueueSpec(name, default_job_options=...)`, or dicts with the same keys.
+            connection_name: the `QueueModule.for_root(..., name=...)` connection of these queues
+                (None: the default connection).
         """
         if not queues:
             raise ConfigurationError("QueueModule.register_queue needs at least one queue name")
-        specs = [QueueSpec.of(q) for q in queues]
+        connection_name = check_connection_name(connection_name, "QueueModule.register_queue")
+        specs = [_on_connection(QueueSpec.of(q), connection_name) for q in queues]
         names = [s.name for s in specs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -222,12 +268,137 @@ class QueueModule(Module):
             f"QueueModule.register_queue({', '.join(map(repr, names))})",
             base=QueueModule,
             providers=[
-                provide(token, use_factory=functools.partial(_register, spec), inject=[QueueRegistry])
+                provide(
+                    token,
+                    use_factory=functools.partial(_register, spec),
+                    inject=[connection_tokens(spec.connection_name)[2]],
+                )
                 for token, spec in zip(tokens, specs, strict=True)
             ],
             exports=tokens,
             attributes={QUEUE_SPECS_ATTR: tuple(specs)},
         )
+
+    @staticmethod
+    def register_queue_async(
+        name: str,
+        *,
+        use_factory: Callable[..., Any],
+        inject: Sequence[object] | None = None,
+        imports: Sequence[type[Module]] = (),
+        connection_name: str | None = None,
+    ) -> type[Module]:
+        """`register_queue(name)` whose default job options come from a factory run at bootstrap.
+
+        Args:
+            name: the queue's name (`inject_queue(name)` injects it).
+            use_factory: a function (sync or `async`) returning the queue's default job options
+                (`JobOptions` or a dict), a `QueueSpec` of this name, or None for no defaults of its own.
+            inject: tokens passed to `use_factory` positionally; None reads its parameters' type hints.
+            imports: modules whose exports the factory needs.
+            connection_name: as for `register_queue`.
+        """
+        where = f"QueueModule.register_queue_async({name!r})"
+        spec = QueueSpec(_check_name(name), None, check_connection_name(connection_name, where))
+        tokens, call = factory_call(use_factory, inject, where=where)
+
+        async def make_queue(registry: QueueRegistry, *values: Any) -> Queue:
+            return registry.register(_checked_spec(await call(*values), spec, where))
+
+        token = QueueToken(spec.name)
+        registry_token = connection_tokens(spec.connection_name)[2]
+        return dynamic_module(
+            where,
+            base=QueueModule,
+            imports=imports,
+            providers=[provide(token, use_factory=make_queue, inject=[registry_token, *tokens])],
+            exports=[token],
+            attributes={QUEUE_SPECS_ATTR: (spec,), MODULE_HINT_ATTR: _factory_hint(where)},
+        )
+
+
+def _root_module(
+    where: str,
+    config: ProviderSpec,
+    name: str | None,
+    interceptors: Sequence[object],
+    *,
+    imports: Sequence[type[Module]],
+) -> type[Module]:
+    """The global module of one connection: its config (given), Redis client and registry."""
+    name = check_connection_name(name, where)
+    config_token, redis_token, registry_token = connection_tokens(name)
+    return dynamic_module(
+        f"{where}()",
+        base=QueueModule,
+        is_global=True,
+        imports=imports,
+        providers=[
+            config,
+            provide(redis_token, use_factory=redis_resource, inject=[config_token]),
+            provide(registry_token, use_factory=registry_resource, inject=[config_token, redis_token]),
+        ],
+        exports=[config_token, redis_token, registry_token],
+        attributes={
+            GLOBAL_INTERCEPTORS_ATTR: _interceptors(interceptors),
+            CONNECTION_NAME_ATTR: name,
+            MODULE_HINT_ATTR: _factory_hint(where),
+        },
+    )
+
+
+def _factory_hint(where: str) -> str:
+    return (
+        f"{where}(use_factory=...) sees only the modules in its imports=[...] and global modules: pass "
+        "the module that provides and exports {token} as imports=[ThatModule]."
+    )
+
+
+def _check_connection(connection: object, where: str) -> None:
+    if connection is not None and not isinstance(connection, str | Redis):
+        raise ConfigurationError(
+            f"{where}(connection=...) takes a redis:// URL, a redis.asyncio.Redis or None, got {connection!r}"
+        )
+
+
+def _checked_config(value: object, where: str) -> QueueConfig:
+    """The factory's `QueueConfig`, its default job options coerced; a clear error for anything else."""
+    if not isinstance(value, QueueConfig):
+        raise ConfigurationError(
+            f"{where}(use_factory=...) returned {value!r}; it must return "
+            "QueueConfig(connection=..., prefix=..., default_job_options=...)"
+        )
+    _check_connection(value.connection, where)
+    return dataclasses.replace(value, default_job_options=_options(value.default_job_options, where))
+
+
+def _checked_spec(value: object, spec: QueueSpec, where: str) -> QueueSpec:
+    if value is None:
+        return spec
+    if isinstance(value, QueueSpec):
+        if value.name != spec.name or value.connection_name not in (None, spec.connection_name):
+            raise ConfigurationError(
+                f"{where}(use_factory=...) returned {value!r}, which is not queue {spec.name!r} "
+                f"on {spec.connection_name or 'the default'} connection"
+            )
+        return dataclasses.replace(value, connection_name=spec.connection_name)
+    if isinstance(value, JobOptions | Mapping):
+        return dataclasses.replace(spec, default_job_options=_options(value, where))
+    raise ConfigurationError(
+        f"{where}(use_factory=...) returned {value!r}; it must return the queue's default job options "
+        "(JobOptions or a dict), a QueueSpec, or None"
+    )
+
+
+def _on_connection(spec: QueueSpec, connection_name: str | None) -> QueueSpec:
+    if connection_name is None:
+        return spec
+    if spec.connection_name not in (None, connection_name):
+        raise ConfigurationError(
+            f"queue {spec.name!r} names the connection {spec.connection_name!r}, but register_queue was "
+            f"given connection_name={connection_name!r}; keep one"
+        )
+    return dataclasses.replace(spec, connection_name=connection_name)
 
 
 def registered_queues(module: type[Module]) -> tuple[QueueSpec, ...]:
