@@ -55,6 +55,7 @@ from framework.queue import (
     Worker,
 )
 from framework.queue.interceptors import CallNext, Interceptor
+from framework.queue.sandbox import SandboxCrashedError, SandboxedHandler, SandboxError
 
 __all__ = [
     "Application",
@@ -92,6 +93,9 @@ __all__ = [
     "RateLimit",
     "RedisUnavailableError",
     "Repeat",
+    "SandboxCrashedError",
+    "SandboxError",
+    "SandboxedHandler",
     "UnrecoverableError",
     "Worker",
     "WorkerInfo",

@@ -68,7 +68,9 @@ def processor(
         lock_duration: seconds a job's lock lives between renewals.
         stalled_interval: seconds between stall checks.
         max_stalled_count: stalls before a job is failed instead of retried.
-        **worker_options: any other keyword argument of `Worker`.
+        **worker_options: any other keyword argument of `Worker`; `sandbox=True` runs every handler of
+            the class in sandbox processes (as `@process(..., sandbox=True)`), `max_jobs_per_child=n`
+            recycles them.
 
     Methods decorated with `@process(name)` handle jobs; `@on_completed` and friends are hooks.
     """
@@ -92,13 +94,17 @@ def processor(
 @overload
 def process(name: F, /) -> F: ...
 @overload
-def process(name: str | None = None, /) -> Callable[[F], F]: ...
-def process(name: str | Callable[..., Any] | None = None, /) -> Any:
+def process(name: str | None = None, /, *, sandbox: bool = False) -> Callable[[F], F]: ...
+def process(name: str | Callable[..., Any] | None = None, /, *, sandbox: bool = False) -> Any:
     """Handle jobs named `name` with this method; `@process()` (or bare `@process`) handles the rest.
 
     The method takes the job (`def generate(self, job: Job[Params])`) or nothing. A `Job[Model]`
     annotation validates `job.data` into `Model`; invalid data fails the job without retry. Plain
     `def` methods run in a worker thread. Stack several `@process(...)` to handle several names.
+
+    `sandbox=True` runs the method in one of the worker's sandbox processes (CPU-bound or crash-prone
+    code; see `framework.queue.sandbox`): it is called there on a bare instance of the class, without its
+    injected dependencies, and must be importable by name (a method of a module-level class).
     """
     if callable(name):
         return _mark_process(name, None)
@@ -106,15 +112,16 @@ def process(name: str | Callable[..., Any] | None = None, /) -> Any:
         raise ConfigurationError(f"@process takes a job name (a non-empty string) or nothing, got {name!r}")
 
     def decorate(fn: F) -> F:
-        return _mark_process(fn, name)
+        return _mark_process(fn, name, sandbox)
 
     return decorate
 
 
-def _mark_process(fn: F, name: str | None) -> F:
+def _mark_process(fn: F, name: str | None, sandbox: bool = False) -> F:
     previous = getattr(fn, PROCESS_ATTR, None)
     names = previous.names if isinstance(previous, ProcessMetadata) else ()
-    setattr(fn, PROCESS_ATTR, ProcessMetadata(names=(*names, name)))
+    sandbox = sandbox or (isinstance(previous, ProcessMetadata) and previous.sandbox)
+    setattr(fn, PROCESS_ATTR, ProcessMetadata(names=(*names, name), sandbox=sandbox))
     return fn
 
 

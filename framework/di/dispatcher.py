@@ -11,9 +11,11 @@ from pydantic import ValidationError
 
 from framework.di.explorer import HandlerDefinition, ProcessorDefinition
 from framework.di.providers import describe_target, short_name
-from framework.errors import UnrecoverableError
+from framework.errors import ConfigurationError, UnrecoverableError
 from framework.queue import Job, Worker
 from framework.queue.interceptors import Interceptor, intercepted
+from framework.queue.sandbox import SandboxError, SandboxPool
+from framework.queue.sandbox.reference import HandlerReference, handler_reference
 
 Resolve = Callable[[object], Interceptor]  # an interceptor token (class or instance) -> the instance
 
@@ -35,8 +37,30 @@ class JobDispatcher:
 
     def __init__(self, instance: object, definition: ProcessorDefinition, resolve: Resolve = as_is) -> None:
         self._definition = definition
-        self._routes = {name: _Route(instance, h, resolve) for name, h in definition.handlers.items()}
-        self._catch_all = _Route(instance, definition.catch_all, resolve) if definition.catch_all else None
+        # Sandboxed methods (@process(sandbox=True)) share one process pool, run by the worker (its size
+        # follows the worker's concurrency).
+        handlers = [*definition.handlers.values(), *([definition.catch_all] if definition.catch_all else [])]
+        self.sandbox_pool: SandboxPool | None = None
+        if any(h.sandbox for h in handlers):
+            self.sandbox_pool = SandboxPool(
+                max_jobs_per_child=definition.worker_options.get("max_jobs_per_child")
+            )
+        self._routes = {name: self._route(instance, h, resolve) for name, h in definition.handlers.items()}
+        self._catch_all = (
+            self._route(instance, definition.catch_all, resolve) if definition.catch_all else None
+        )
+
+    def _route(self, instance: object, handler: HandlerDefinition, resolve: Resolve) -> _Route:
+        route = _Route(instance, handler, resolve)
+        if handler.sandbox and self.sandbox_pool is not None:
+            try:
+                reference = handler_reference(getattr(self._definition.cls, handler.method))
+            except SandboxError as exc:
+                raise ConfigurationError(
+                    f"{short_name(self._definition.cls)}.{handler.method}() is sandboxed: {exc}"
+                ) from None
+            route.sandbox = (self.sandbox_pool, reference)
+        return route
 
     def bind(self, worker: Worker) -> None:
         """Run plain `def` methods in `worker`'s threads: as many as its concurrency (also when it is
@@ -58,13 +82,14 @@ class JobDispatcher:
 
 
 class _Route:
-    __slots__ = ("_definition", "_interceptors", "_method", "worker")
+    __slots__ = ("_definition", "_interceptors", "_method", "sandbox", "worker")
 
     def __init__(self, instance: object, definition: HandlerDefinition, resolve: Resolve) -> None:
         self._method: Callable[..., Any] = getattr(instance, definition.method)
         self._definition = definition
         self._interceptors = tuple(resolve(token) for token in definition.interceptors)
         self.worker: Worker | None = None
+        self.sandbox: tuple[SandboxPool, HandlerReference] | None = None
 
     async def __call__(self, job: Job[Any]) -> Any:
         if self._interceptors:
@@ -73,6 +98,7 @@ class _Route:
 
     async def _run(self, job: Job[Any]) -> Any:
         d = self._definition
+        data = job.data
         if d.adapter is not None:
             try:
                 job.data = d.adapter.validate_python(job.data)
@@ -81,6 +107,9 @@ class _Route:
                     f"invalid data for job {job.name!r} (id {job.id}), "
                     f"expected {_type_name(d.data_type)}: {exc}"
                 ) from None
+        if self.sandbox is not None:
+            pool, reference = self.sandbox
+            return await pool.run(reference, job, data)  # the child validates the JSON data again
         args = (job,) if d.takes_job else ()
         if d.is_async:
             return await self._method(*args)

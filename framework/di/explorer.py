@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, get_args, get_origin
 
 from pydantic import TypeAdapter
@@ -47,6 +47,7 @@ class HandlerDefinition:
     data_type: Any | None
     adapter: TypeAdapter[Any] | None
     interceptors: tuple[object, ...] = ()  # @use_interceptors on the method, outermost first
+    sandbox: bool = False  # run in a sandbox process (@process(sandbox=True) or @processor(sandbox=True))
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,8 @@ def _processor(binding: Binding, cls: type, queue: str, options: Mapping[str, An
     for method, func, record in _methods(cls, PROCESS_ATTR):
         assert isinstance(record, ProcessMetadata)
         definition = _handler(where, method, func)
+        if record.sandbox or options.get("sandbox"):
+            definition = replace(definition, sandbox=True)
         for job_name in record.names:
             if job_name in owners:
                 what = (

@@ -73,9 +73,11 @@ class ListenerMetadata:
 
 @dataclass(frozen=True)
 class ProcessMetadata:
-    """Recorded by `@process(name)`; `names` holds None for the catch-all handler."""
+    """Recorded by `@process(name)`; `names` holds None for the catch-all handler; `sandbox` runs the
+    method in a sandbox process."""
 
     names: tuple[str | None, ...]
+    sandbox: bool = False
 
 
 def processor_metadata(cls: type) -> ProcessorMetadata | None:

@@ -37,6 +37,9 @@ def create_worker(
         options["interceptors"] = outer
     if concurrency is not None:
         options["concurrency"] = concurrency
+    # Sandboxing is per method, done by the dispatcher (the dispatcher itself is not importable by name).
+    options.pop("sandbox", None)
+    options.pop("max_jobs_per_child", None)
     dispatcher = JobDispatcher(instance, definition, resolve)
     worker = Worker(
         definition.queue,

@@ -67,6 +67,7 @@ from framework.queue.options import (
 )
 from framework.queue.outcome import Outcome
 from framework.queue.queue import Queue, hash_to_dict, now_ms
+from framework.queue.sandbox import SandboxedHandler, SandboxPool
 from framework.queue.scheduler import SCHEDULER_JOB_PREFIX, schedule_next
 from framework.queue.scripts import LuaScript, script
 from framework.queue.serialization import as_text
@@ -111,6 +112,10 @@ class Worker:
         metrics: per-minute counts and Prometheus totals kept in Redis (`MetricsOptions`, on by default
             with a one-day window); False keeps none.
         heartbeat_interval: seconds between the heartbeats that list this worker in `Queue.get_workers()`.
+        sandbox: run the handler in a pool of `concurrency` processes (CPU-bound or crash-prone code): it
+            must be importable by name (see `framework.queue.sandbox`); a timeout or cancel kills its
+            process, a process that dies fails that attempt only. Same as passing `SandboxedHandler(fn)`.
+        max_jobs_per_child: with `sandbox`, jobs a process runs before it is replaced.
     """
 
     def __init__(
@@ -132,13 +137,19 @@ class Worker:
         interceptors: Sequence[Interceptor] = (),
         metrics: MetricsOptions | bool = True,
         heartbeat_interval: Seconds = DEFAULT_HEARTBEAT_INTERVAL,
+        sandbox: bool = False,
+        max_jobs_per_child: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if max_stalled_count < 0:
             raise ValueError("max_stalled_count must be >= 0")
         self.name = name
+        if sandbox and not isinstance(handler, SandboxedHandler):
+            handler = SandboxedHandler(handler, max_jobs_per_child=max_jobs_per_child)
         self.handler = handler
+        pool = getattr(handler, "sandbox_pool", None)  # a SandboxedHandler, or a processor's dispatcher
+        self._sandbox = pool if isinstance(pool, SandboxPool) else None
         for interceptor in interceptors:
             check_interceptor(interceptor, f"Worker({name!r}, interceptors=...)")
         self.interceptors = tuple(interceptors)
@@ -223,6 +234,8 @@ class Worker:
             raise ValueError(f"concurrency must be an int >= 1, got {value!r}")
         self._concurrency = value
         self._threads.resize(value)
+        if self._sandbox is not None:
+            self._sandbox.resize(value)
         self._fetch_event.set()  # the fetcher takes jobs for the new free slots (none when lowered)
 
     async def run_sync(self, fn: Callable[[], Any], job: Job[Any]) -> Any:
@@ -328,6 +341,8 @@ class Worker:
             raise RuntimeError("a Worker runs once; create a new one")
         self._started = True
         self._connect()
+        if self._sandbox is not None:
+            await self._sandbox.start(self.concurrency)  # the processes' start-up is not paid by a job
         log.info("worker started", queue=self.name, worker=self.id, concurrency=self.concurrency)
         locks = self._lock_keeper = LockKeeper(
             self._client_or_raise(),
@@ -466,6 +481,8 @@ class Worker:
         if self._hook_tasks:
             await asyncio.gather(*self._hook_tasks, return_exceptions=True)
         self._threads.shutdown()
+        if self._sandbox is not None:
+            await self._sandbox.aclose()
         if self._heartbeat is not None:
             await self._heartbeat.leave()
         if self._queue is not None:
