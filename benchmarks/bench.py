@@ -1,7 +1,10 @@
 """nestq's own benchmark: enqueue, drain, latency and memory, printed as a table.
 
     python benchmarks/bench.py [--url redis://127.0.0.1:6379] [--n 20000]
-                               [--only drain,enqueue,latency,memory]
+                               [--only drain,enqueue,latency,memory,sandbox]
+
+`--only sandbox`: a 50 ms pure-Python CPU-bound handler, 100 jobs, concurrency 2, run in sandbox processes
+(`sandbox=True`) vs in threads (a plain `def`), timed from the first job's start to the last one's end.
 
 The server: --url, else NESTQ_REDIS_URL, else the embedded one (as everywhere in nestq).
 
@@ -88,6 +91,52 @@ async def drain(url: str | None, n: int, concurrency: int = 50) -> dict[str, flo
     await task
     await _cleanup(q)
     return {f"drain conc {concurrency} (jobs/s)": n / (last - first)}
+
+
+def cpu_bound(job: Any) -> int:
+    """A fixed amount of pure-Python work (holds the GIL throughout). Imported by name in the sandbox."""
+    total = 0
+    for i in range(job.data["loops"]):
+        total += i % 7
+    return total
+
+
+def _loops_for(ms: float) -> int:
+    """Loops of `cpu_bound` that take `ms` milliseconds here, alone (best of 5)."""
+    probe = 200_000
+    best = min(_timed(probe) for _ in range(5))
+    return int(probe * ms / 1000 / best)
+
+
+def _timed(loops: int) -> float:
+    job = type("J", (), {"data": {"loops": loops}})()
+    t0 = time.perf_counter()
+    cpu_bound(job)
+    return time.perf_counter() - t0
+
+
+async def sandbox(url: str | None, n: int = 100, ms: float = 50, concurrency: int = 2) -> dict[str, float]:
+    """The same CPU-bound jobs in threads (one GIL) and in sandbox processes (one GIL each). Timed from the
+    first job's start to the last one's end (the sandbox processes start, and import, before that)."""
+    out: dict[str, float] = {}
+    loops = _loops_for(ms)
+    for mode in ("threads", "sandbox"):
+        prefix = _prefix()
+        q = Queue("b", connection=url, prefix=prefix, default_job_options={"remove_on_complete": False})
+        await q.add_bulk([{"name": "cpu", "data": {"loops": loops}} for _ in range(n)])
+        w = Worker(
+            "b", cpu_bound, connection=url, prefix=prefix, concurrency=concurrency, sandbox=mode == "sandbox"
+        )
+        await w.run_until_drained()
+        jobs = await q.get_jobs(["completed"], 0, -1)
+        assert len(jobs) == n, f"{len(jobs)} of {n} jobs completed"
+        began = min(j.processed_on or 0 for j in jobs)
+        ended = max(j.finished_on or 0 for j in jobs)
+        out[f"cpu {ms:g} ms x {n}, conc {concurrency}, {mode} (s)"] = (ended - began) / 1000
+        await _cleanup(q)
+    threads, sandboxed = out.values()
+    out[f"sandbox speed-up vs threads (x, {os.cpu_count()} cpus)"] = threads / sandboxed
+    return out
 
 
 async def redis_bytes_per_job(url: str | None, n: int = 10_000) -> dict[str, float]:
@@ -182,6 +231,8 @@ async def main() -> None:
         rows.update(await latency(a.url))
     if "memory" in only:
         rows.update(await memory(a.url, a.memory_n))
+    if "sandbox" in only:
+        rows.update(await sandbox(a.url))
     server = redact_url(a.url) if a.url else "the embedded server"
     loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
     print(f"nestq benchmark on {server}, {loop} event loop, n={a.n}")

@@ -60,6 +60,7 @@ class JobDispatcher:
                     f"{short_name(self._definition.cls)}.{handler.method}() is sandboxed: {exc}"
                 ) from None
             route.sandbox = (self.sandbox_pool, reference)
+            self.sandbox_pool.preload.append(reference)
         return route
 
     def bind(self, worker: Worker) -> None:

@@ -8,6 +8,7 @@ and writes the result or the error on the protocol pipe. The process's own stdou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import sys
@@ -142,6 +143,13 @@ def main() -> None:
     loop = asyncio.new_event_loop()
     bare: dict[type, object] = {}
     handlers: dict[HandlerReference, Callable[..., Any]] = {}
+    # Import the handlers named on the command line before saying "ready": a job does not pay for it. A
+    # reference that fails here fails again (with its error) on the job that uses it.
+    for ref, main in protocol.decode(sys.argv[1].encode()).get("preload", []) if len(sys.argv) > 1 else []:
+        reference = HandlerReference(ref, main)
+        with contextlib.suppress(Exception):
+            handlers[reference] = callable_for(reference, bare)
+    link.send({"t": "ready"})
     while True:
         message = link.receive()
         if message is None:

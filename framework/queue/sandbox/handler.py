@@ -31,6 +31,7 @@ class SandboxedHandler:
     def __init__(self, handler: Callable[..., Any] | str, *, max_jobs_per_child: int | None = None) -> None:
         self.reference: HandlerReference = handler_reference(handler)
         self.sandbox_pool = SandboxPool(max_jobs_per_child=max_jobs_per_child)
+        self.sandbox_pool.preload.append(self.reference)
 
     async def __call__(self, job: Job[Any]) -> Any:
         return await self.sandbox_pool.run(self.reference, job, job.data)

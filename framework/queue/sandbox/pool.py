@@ -21,7 +21,7 @@ from framework.errors import JobNotFoundError
 from framework.queue import serialization
 from framework.queue.job import Job
 from framework.queue.sandbox import protocol
-from framework.queue.sandbox.errors import SandboxCrashedError, remote_error
+from framework.queue.sandbox.errors import SandboxCrashedError, SandboxError, remote_error
 from framework.queue.sandbox.reference import HandlerReference
 
 log = structlog.get_logger("nestq.sandbox")
@@ -59,6 +59,7 @@ class SandboxPool:
         self._busy: set[_Child] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.preload: list[HandlerReference] = []  # imported by each process before it takes a job
 
     @property
     def pids(self) -> list[int]:
@@ -66,7 +67,8 @@ class SandboxPool:
         return [c.pid for c in [*self._idle, *self._busy]]
 
     async def start(self, size: int | None = None) -> None:
-        """Start processes up to `size` ahead of the first jobs (their start-up is not paid by a job)."""
+        """Start processes up to `size` ahead of the first jobs, and wait until they have imported the
+        handlers (their start-up is not paid by a job)."""
         if size is not None:
             self.size = size
         missing = self.size - len(self._idle) - len(self._busy)
@@ -165,16 +167,30 @@ class SandboxPool:
         # The child imports handlers by module path: give it this process's import path.
         paths = [p or os.getcwd() for p in sys.path]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        preload = protocol.encode({"preload": [[r.ref, r.main] for r in self.preload]}).decode().strip()
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             _CHILD_MODULE,
+            preload,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
             limit=protocol.MAX_LINE,
         )
-        return _Child(process)
+        child = _Child(process)
+        assert process.stdout is not None
+        try:
+            ready = await process.stdout.readline()  # after its imports (see child.py)
+        except BaseException:
+            self._kill(child)
+            raise
+        if not ready:
+            code = await process.wait()
+            raise SandboxError(
+                f"a sandbox process exited at start (exit code {code}); its error output is above"
+            )
+        return child
 
     def _kill(self, child: _Child) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -1,5 +1,7 @@
 """The messages between a worker and its sandbox processes: one JSON object per line, over pipes.
 
+The child is started with `{"preload": [[ref, main], ...]}` as its argument (handlers to import before it
+answers `{"t": "ready"}`).
 Parent -> child: `{"t": "run", "ref": "module:qualname", "main": path | null, "job": {...}}`, then
 `{"t": "ack", "v": value}` or `{"t": "ack", "error": {...}}` for each progress/log request.
 Child -> parent: `{"t": "progress", "v": value}`, `{"t": "log", "v": line}` (each awaits its ack), and
