@@ -13,7 +13,8 @@ The decorators only record metadata. The method handles the scheduled jobs: thei
 `@process("name")` if it has one, else the method's name (which the decorator then registers as a
 `@process` name of the method). When the application starts a processor's worker, it upserts that
 processor's schedulers (`upsert_processor_schedulers`): every instance does so, and an unchanged
-schedule stays as it is, so N instances or restarts never add a tick twice.
+schedule stays as it is, so N instances or restarts never add a tick twice. A scheduler deleted from the
+code is removed from Redis at the next start (see `framework.queue.declared_schedulers`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from framework.di.decorators import process
 from framework.di.metadata import PROCESS_ATTR, ProcessMetadata, decorated_methods
 from framework.di.providers import short_name
 from framework.errors import ConfigurationError
+from framework.queue.declared_schedulers import DeclaredScheduler, sync_declared_schedulers
 from framework.queue.options import Repeat
 from framework.queue.scheduler import JobSchedulerInfo, Schedule, check_scheduler_id
 
@@ -177,13 +179,20 @@ def scheduled_jobs(cls: type) -> list[ScheduledJob]:
 async def upsert_processor_schedulers(
     registry: QueueRegistry | None, processors: Iterable[ProcessorDefinition]
 ) -> None:
-    """Upsert the `@cron` / `@every` schedulers of `processors` on their queues (at application start).
+    """Sync the `@cron` / `@every` schedulers of `processors` on their queues (at application start).
+
+    Each queue of `processors` ends up with exactly the schedulers its processors declare now: they are
+    upserted, and those that code declared at an earlier start and no longer does are removed (one log
+    line each; see `framework.queue.declared_schedulers`). Schedulers created at run time through
+    `Queue.upsert_job_scheduler` are left alone.
 
     Raises:
         ConfigurationError: two methods of the application declare the same scheduler id on one queue.
     """
     seen: dict[tuple[str, str], str] = {}
+    by_queue: dict[str, list[DeclaredScheduler]] = {}
     for definition in processors:
+        declared = by_queue.setdefault(definition.queue, [])
         for job in scheduled_jobs(definition.cls):
             where = f"{short_name(definition.cls)}.{job.method}()"
             other = seen.setdefault((definition.queue, job.id), where)
@@ -194,5 +203,8 @@ async def upsert_processor_schedulers(
                 )
             if registry is None:  # pragma: no cover - a processor always comes with QueueModule.for_root
                 raise ConfigurationError(f"{where} declares a job scheduler, but no QueueModule.for_root")
-            queue = registry.queue(definition.queue)
-            await queue.upsert_job_scheduler(job.id, job.repeat, name=job.job_name, data=job.data)
+            declared.append(DeclaredScheduler(job.id, job.repeat, job.job_name, job.data, declared_by=where))
+    if registry is None:
+        return
+    for queue_name, declared in by_queue.items():
+        await sync_declared_schedulers(registry.queue(queue_name), declared)

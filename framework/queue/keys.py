@@ -92,6 +92,11 @@ class QueueKeys:
     def schedulers(self) -> str:
         return f"{self.base}:schedulers"
 
+    @property
+    def declared_schedulers(self) -> str:
+        """Set of the scheduler ids declared in code (@cron / @every), synced at application start."""
+        return f"{self.base}:schedulers:declared"
+
     def metrics(self, kind: str) -> str:
         """Per-minute counts of `kind` ("completed" | "failed"): hash {count, prevTS, prevCount}."""
         return f"{self.base}:metrics:{kind}"
@@ -162,3 +167,7 @@ class QueueKeys:
         """KEYS of removeJobScheduler."""
         return [self.schedulers, self.scheduler(scheduler_id), self.wait, self.prioritized, self.delayed,
                 self.events]  # fmt: skip
+
+    def remove_declared_scheduler_keys(self, scheduler_id: str) -> list[str]:
+        """KEYS of removeDeclaredScheduler."""
+        return [*self.remove_scheduler_keys(scheduler_id), self.declared_schedulers]
