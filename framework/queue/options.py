@@ -30,6 +30,7 @@ RESERVED_JOB_IDS = frozenset(
         "limiter",
         "cancelled",
         "schedulers",
+        "schedulers:declared",
         "scheduler",
         "workers",
         "workers:info",

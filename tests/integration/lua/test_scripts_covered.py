@@ -34,6 +34,8 @@ COVERED = {
     "scheduleNext": "test_job_schedulers",
     "removeJobScheduler": "test_job_schedulers",
     "heartbeat": "test_heartbeat",
+    "declareSchedulers": "test_declared_schedulers",
+    "removeDeclaredScheduler": "test_declared_schedulers",
 }
 
 
