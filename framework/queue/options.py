@@ -121,6 +121,9 @@ class JobOptions(BaseModel):
     remove_on_complete: bool | int | KeepJobs | None = None
     remove_on_fail: bool | int | KeepJobs | None = None
     repeat: Repeat | None = None
+    # W3C trace context (traceparent, tracestate) of the span that added the job; set by nestq's
+    # OpenTelemetry integration (framework/observability/tracing.py), not by hand.
+    trace_context: dict[str, str] | None = None
 
     @field_validator("delay")
     @classmethod

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from framework.connection import Connection, create_redis
 from framework.errors import CorruptJobError, JobFailedError, JobNotFoundError
 from framework.observability import metrics as _metrics
+from framework.observability import tracing
 from framework.observability import workers as _workers
 from framework.observability.metrics import Metrics
 from framework.observability.workers import WorkerInfo
@@ -167,6 +168,12 @@ class Queue:
         """
         if opts.get("repeat") is not None:
             return await self._add_scheduled(name, data, opts)
+        if tracing.is_active():
+            item = {"name": name, "data": data, "opts": dict(opts)}
+            return await tracing.traced_add(self, [item], "add", lambda: self._add(name, data, item["opts"]))
+        return await self._add(name, data, opts)
+
+    async def _add(self, name: str, data: Any, opts: dict[str, Any]) -> Job[Any]:
         _, entry = self._prepare(name, data, opts)
         if self._batcher is None:
             self._batcher = AddBatcher(self)
@@ -184,6 +191,15 @@ class Queue:
         Every item is validated before anything is written: one bad item writes nothing. Items whose
         job_id already exists are returned as the existing jobs.
         """
+        if tracing.is_active():
+            items = [
+                {**item, "opts": dict(item.get("opts") or {})} if isinstance(item, dict) else item
+                for item in jobs
+            ]
+            return await tracing.traced_add(self, items, "add_bulk", lambda: self._add_bulk(items))
+        return await self._add_bulk(jobs)
+
+    async def _add_bulk(self, jobs: Iterable[dict[str, Any]]) -> list[Job[Any]]:
         prepared: list[tuple[Entry, Any]] = []
         for i, item in enumerate(jobs):
             if not isinstance(item, dict) or "name" not in item:

@@ -49,6 +49,7 @@ from framework.errors import (
     JobTimeoutError,
     UnrecoverableError,
 )
+from framework.observability import tracing
 from framework.observability.metrics import MetricsOptions, metrics_window
 from framework.observability.workers import DEFAULT_HEARTBEAT_INTERVAL, Heartbeat
 from framework.queue import outcome, serialization
@@ -745,6 +746,11 @@ class Worker:
             self._idle_event.set()
 
     async def _execute(self, job: Job[Any]) -> Outcome:
+        if tracing.is_active():  # OpenTelemetry: a span per attempt (framework/observability/tracing.py)
+            return await tracing.traced_attempt(job, self._attempt)
+        return await self._attempt(job)
+
+    async def _attempt(self, job: Job[Any]) -> Outcome:
         raw = job.raw_opts
         timeout = raw.get("timeout")
         try:
