@@ -21,6 +21,11 @@ class JobCancelledError(NestqError):
     """A job was cancelled through `job.cancel()` / `queue.cancel(id)`."""
 
 
+class WaitingChildrenError(NestqError):
+    """Raise from a handler after adding children (`job.add_child(...)`): the job waits in `waiting-children`
+    until they have finished, then runs again (without using an attempt)."""
+
+
 class JobNotFoundError(NestqError, LookupError):
     """No job with that id exists (never added, removed, or trimmed by retention)."""
 

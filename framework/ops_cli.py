@@ -57,6 +57,7 @@ Command = Callable[[QueueSource], Awaitable[Any]]
 _STATE_STYLES = {
     "active": "blue",
     "waiting": "white",
+    "waiting-children": "cyan",
     "prioritized": "magenta",
     "delayed": "yellow",
     "paused": "bright_black",
@@ -232,8 +233,10 @@ async def _queues(source: QueueSource) -> Any:
         return None
     table = Table(header_style="bold", pad_edge=False, box=None, padding=(0, 1), collapse_padding=True)
     table.add_column("Queue", style="bold", no_wrap=True)
-    for state in data.STATES:
-        header = "Prio." if state == "prioritized" else state.capitalize()
+    # Flow parents (waiting-children) get a column only when some queue has them: it keeps the table narrow.
+    states = [s for s in data.STATES if s != "waiting-children" or any(q["counts"][s] for q in queues)]
+    for state in states:
+        header = {"prioritized": "Prio.", "waiting-children": "Wait-ch."}.get(state, state.capitalize())
         table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
     table.add_column("Total", justify="right", style="bold", no_wrap=True, min_width=5)
     for q in queues:
@@ -241,7 +244,7 @@ async def _queues(source: QueueSource) -> Any:
         if q["paused"]:
             name.append(" (paused)", style="yellow")
         cells: list[Text] = [name]
-        for state in data.STATES:
+        for state in states:
             n = q["counts"][state]
             cells.append(Text(str(n), _STATE_STYLES[state] if n else "dim"))
         cells.append(Text(str(q["total"])))

@@ -71,6 +71,7 @@ _SECURITY_HEADERS = {
 STATE_LABELS = {
     "active": "Active",
     "waiting": "Waiting",
+    "waiting-children": "Waiting children",
     "prioritized": "Prioritized",
     "delayed": "Delayed",
     "paused": "Paused",

@@ -59,14 +59,23 @@ __all__ = [
 ]
 
 # Display order: where a job is in its life.
-STATES: tuple[str, ...] = ("active", "waiting", "prioritized", "delayed", "paused", "completed", "failed")
+STATES: tuple[str, ...] = (
+    "active",
+    "waiting",
+    "waiting-children",
+    "prioritized",
+    "delayed",
+    "paused",
+    "completed",
+    "failed",
+)
 assert set(STATES) == set(ALL_STATES)
 CLEANABLE_STATES: tuple[str, ...] = ("completed", "failed", "delayed", "prioritized", "waiting", "paused")
 # Which single-job actions apply in which state (the UI shows only those).
 ACTION_STATES: dict[str, tuple[str, ...]] = {
     "retry": ("failed", "completed"),
     "promote": ("delayed",),
-    "remove": ("waiting", "prioritized", "delayed", "paused", "completed", "failed"),
+    "remove": ("waiting", "waiting-children", "prioritized", "delayed", "paused", "completed", "failed"),
 }
 
 PREVIEW_CHARS = 160

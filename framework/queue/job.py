@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from framework.errors import CorruptJobError
 from framework.queue import serialization
-from framework.queue.options import JobOptions
+from framework.queue.options import JobOptions, ParentRef
 from framework.queue.serialization import as_text
 
 if TYPE_CHECKING:
+    from framework.queue.flow import Dependencies
     from framework.queue.queue import Queue
 
 T = TypeVar("T")
@@ -26,6 +27,7 @@ class JobState(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     PAUSED = "paused"
+    WAITING_CHILDREN = "waiting-children"
     UNKNOWN = "unknown"
 
 
@@ -58,6 +60,7 @@ class Job(Generic[T]):
         "finished_on",
         "id",
         "name",
+        "parent_key",
         "priority",
         "processed_on",
         "progress",
@@ -101,6 +104,7 @@ class Job(Generic[T]):
         self._due_on: int | None = None
         self.worker: str | None = None
         self.token: str | None = None
+        self.parent_key: str | None = None  # a flow child's parent, as its job key (see flow.py)
 
     # -- construction ---------------------------------------------------------------------------------
 
@@ -148,6 +152,8 @@ class Job(Generic[T]):
         job.failed_reason = None if reason is None else as_text(reason)
         worker = fields.get("worker")
         job.worker = None if worker is None else as_text(worker)
+        parent_key = fields.get("parentKey")
+        job.parent_key = None if parent_key is None else as_text(parent_key)
         return job
 
     # -- options --------------------------------------------------------------------------------------
@@ -178,6 +184,47 @@ class Job(Generic[T]):
     @property
     def attempts(self) -> int:
         return int(self._raw_opts.get("attempts", 1))
+
+    # -- flows (framework/queue/flow.py) --------------------------------------------------------------
+
+    @property
+    def parent(self) -> ParentRef | None:
+        """The flow parent of this job (queue and id), or None."""
+        if self.parent_key is None:
+            return None
+        from framework.queue.flow import parse_job_key
+
+        return parse_job_key(self.parent_key)
+
+    def parent_ref(self) -> ParentRef:
+        """A reference to this job, to pass as a child's `parent` option."""
+        q = self._queue()
+        return ParentRef(id=self.id, queue=q.name, prefix=q.prefix)
+
+    async def get_children_values(self) -> dict[str, Any]:
+        """Results of this job's completed children, keyed `"queue:id"`."""
+        from framework.queue import flow
+
+        return await flow.children_values(self)
+
+    async def get_failed_children_values(self) -> dict[str, str]:
+        """Failed reasons of the children whose failure was ignored, keyed `"queue:id"`."""
+        from framework.queue import flow
+
+        return await flow.failed_children_values(self)
+
+    async def get_dependencies(self) -> Dependencies:
+        """This job's children by outcome: processed, unprocessed, failed, ignored (see `Dependencies`)."""
+        from framework.queue import flow
+
+        return await flow.dependencies(self)
+
+    async def add_child(self, queue: str, name: str, data: Any = None, **opts: Any) -> Job[Any]:
+        """Add a child job (in `queue`, which may be another queue) that this job will wait for once it
+        raises `WaitingChildrenError`."""
+        from framework.queue import flow
+
+        return await flow.add_child(self, queue, name, data, opts)
 
     # -- operations -----------------------------------------------------------------------------------
 
@@ -261,6 +308,7 @@ class Job(Generic[T]):
             "finished_on": self.finished_on,
             "due_on": self.due_on,
             "worker": self.worker,
+            "parent": None if self.parent is None else self.parent.model_dump(),
         }
 
     def __repr__(self) -> str:

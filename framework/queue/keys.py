@@ -51,6 +51,11 @@ class QueueKeys:
         return f"{self.base}:failed"
 
     @property
+    def waiting_children(self) -> str:
+        """Zset of flow parents waiting for their children (see flow.py)."""
+        return f"{self.base}:waiting-children"
+
+    @property
     def meta(self) -> str:
         return f"{self.base}:meta"
 
@@ -131,6 +136,22 @@ class QueueKeys:
     def scheduler(self, scheduler_id: str) -> str:
         return f"{self.base}:scheduler:{scheduler_id}"
 
+    def dependencies(self, job_id: str) -> str:
+        """Set of a flow parent's pending children (their full job keys)."""
+        return f"{self.base}:{job_id}:dependencies"
+
+    def processed(self, job_id: str) -> str:
+        """Hash of a flow parent's completed children: child key -> return value JSON."""
+        return f"{self.base}:{job_id}:processed"
+
+    def failed_children(self, job_id: str) -> str:
+        """Hash of a flow parent's children whose failure was ignored: child key -> failed reason."""
+        return f"{self.base}:{job_id}:failed"
+
+    def unsuccessful(self, job_id: str) -> str:
+        """Zset of a flow parent's children that failed it (fail_parent_on_failure)."""
+        return f"{self.base}:{job_id}:unsuccessful"
+
     # KEYS lists of the scripts called from more than one place, in the order their headers give.
 
     def add_keys(self) -> list[str]:
@@ -148,6 +169,20 @@ class QueueKeys:
         return [*self.fetch_keys(), self.completed, self.failed, self.metrics("completed"),
                 self.metrics_data("completed"), self.metrics("failed"), self.metrics_data("failed"),
                 self.metrics_totals]  # fmt: skip
+
+    def state_keys(self, job_id: str) -> list[str]:
+        """KEYS of getState."""
+        return [self.completed, self.failed, self.delayed, self.active, self.prioritized, self.wait,
+                self.meta, self.job(job_id), self.waiting_children]  # fmt: skip
+
+    def remove_keys(self) -> list[str]:
+        """KEYS of removeJob."""
+        return [self.wait, self.prioritized, self.delayed, self.completed, self.failed, self.active,
+                self.events, self.waiting_children]  # fmt: skip
+
+    def flow_keys(self) -> list[str]:
+        """One queue's group of KEYS in addFlow."""
+        return [*self.add_keys(), self.waiting_children]
 
     def stall_keys(self) -> list[str]:
         """KEYS of moveStalledJobsToWait."""

@@ -21,6 +21,7 @@ RESERVED_JOB_IDS = frozenset(
         "completed",
         "failed",
         "meta",
+        "waiting-children",
         "id",
         "pc",
         "events",
@@ -106,6 +107,33 @@ class Repeat(BaseModel):
         return self
 
 
+class ParentRef(BaseModel):
+    """A flow parent: the job `id` in queue `queue` (`prefix`: the parent queue's key prefix, None = the
+    child's own). `job.parent_ref()` builds one; pass it as a child's `parent` option."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    queue: str = Field(min_length=1)
+    prefix: str | None = None
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, v: str) -> str:
+        if any(c in v for c in "{}:"):
+            raise ValueError(f"a queue name has no '{{', '}}' or ':', got {v!r}")
+        return v
+
+
+# A child's failure policy for its parent (BullMQ's fpof / cpof / idof / rdof), as stored for the scripts.
+FAILURE_POLICIES = {
+    "fail_parent_on_failure": "f",
+    "continue_parent_on_failure": "c",
+    "ignore_dependency_on_failure": "i",
+    "remove_dependency_on_failure": "r",
+}
+
+
 class JobOptions(BaseModel):
     """Options of one job; also the model for queue-wide defaults (`default_job_options`)."""
 
@@ -124,6 +152,26 @@ class JobOptions(BaseModel):
     # W3C trace context (traceparent, tracestate) of the span that added the job; set by nestq's
     # OpenTelemetry integration (framework/observability/tracing.py), not by hand.
     trace_context: dict[str, str] | None = None
+    parent: ParentRef | None = None
+    fail_parent_on_failure: bool = False
+    continue_parent_on_failure: bool = False
+    ignore_dependency_on_failure: bool = False
+    remove_dependency_on_failure: bool = False
+
+    @model_validator(mode="after")
+    def _one_failure_policy(self) -> JobOptions:
+        chosen = [name for name in FAILURE_POLICIES if getattr(self, name)]
+        if len(chosen) > 1:
+            raise ValueError(f"choose one of {', '.join(chosen)}: they answer the same case differently")
+        return self
+
+    @property
+    def failure_policy(self) -> str:
+        """ "f", "c", "i", "r" or "" (see FAILURE_POLICIES)."""
+        for name, letter in FAILURE_POLICIES.items():
+            if getattr(self, name):
+                return letter
+        return ""
 
     @field_validator("delay")
     @classmethod

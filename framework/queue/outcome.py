@@ -89,3 +89,8 @@ def cancelled(job: Job[Any], exc: BaseException, reason: str) -> Outcome:
     stack = serialization.dumps(job.stacktrace[-MAX_STACKTRACES:])
     keep = _keep(job.raw_opts.get("remove_on_fail"), DEFAULT_KEEP_FAILED)
     return Outcome(job, "failed", reason, stack, keep, error=exc)
+
+
+def waiting_children(job: Job[Any]) -> Outcome:
+    """The handler raised WaitingChildrenError: the job waits for its children, no attempt used."""
+    return Outcome(job, "waiting-children", "", "", (-1, 0))

@@ -35,7 +35,16 @@ from framework.queue.waiter import JobWaiter
 
 DEFAULT_MAX_EVENTS = 10_000
 MAX_LOG_LINES = 1000
-ALL_STATES: tuple[str, ...] = ("waiting", "prioritized", "delayed", "active", "completed", "failed", "paused")
+ALL_STATES: tuple[str, ...] = (
+    "waiting",
+    "prioritized",
+    "delayed",
+    "active",
+    "completed",
+    "failed",
+    "paused",
+    "waiting-children",
+)
 
 
 def now_ms() -> int:
@@ -137,6 +146,10 @@ class Queue:
                 "repeat= makes a job scheduler: use "
                 "queue.upsert_job_scheduler(id, Repeat(...), name=..., data=...)"
             )
+        if options.parent is not None:
+            raise ValueError(
+                "parent= links one job at a time: use queue.add(..., parent=...) or a FlowProducer"
+            )
         entry: Entry = [
             options.job_id or "",
             name,
@@ -174,6 +187,10 @@ class Queue:
         return await self._add(name, data, opts)
 
     async def _add(self, name: str, data: Any, opts: dict[str, Any]) -> Job[Any]:
+        if opts.get("parent") is not None:
+            from framework.queue.flow import add_child_job  # a flow child: written with its parent's links
+
+            return await add_child_job(self, name, data, opts)
         _, entry = self._prepare(name, data, opts)
         if self._batcher is None:
             self._batcher = AddBatcher(self)
@@ -234,12 +251,7 @@ class Queue:
         return Job.from_hash(self, job_id, {as_text(k): v for k, v in raw.items()})
 
     async def get_job_state(self, job_id: str) -> JobState:
-        k = self.keys
-        state = await self._run(
-            script("getState"),
-            [k.completed, k.failed, k.delayed, k.active, k.prioritized, k.wait, k.meta, k.job(job_id)],
-            [job_id],
-        )
+        state = await self._run(script("getState"), self.keys.state_keys(job_id), [job_id])
         return JobState(as_text(state))
 
     async def get_job_logs(self, job_id: str, start: int = 0, end: int = -1) -> list[str]:
@@ -261,7 +273,8 @@ class Queue:
         pipe.zcard(k.completed)
         pipe.zcard(k.failed)
         pipe.hexists(k.meta, "paused")
-        wait, prio, delayed, active, completed, failed, paused = await pipe.execute()
+        pipe.zcard(k.waiting_children)
+        wait, prio, delayed, active, completed, failed, paused, waiting_children = await pipe.execute()
         counts = {
             "waiting": 0 if paused else wait,
             "prioritized": prio,
@@ -270,6 +283,7 @@ class Queue:
             "completed": completed,
             "failed": failed,
             "paused": wait if paused else 0,
+            "waiting-children": waiting_children,
         }
         return {s: int(counts[s]) for s in wanted}
 
@@ -291,8 +305,9 @@ class Queue:
             n = await c.llen(k.wait)
             lo, hi = _reverse_range(n, start, end)
             ids = list(reversed(await c.lrange(k.wait, lo, hi))) if hi >= lo else []
-        elif state in ("prioritized", "delayed", "active"):
-            key = {"prioritized": k.prioritized, "delayed": k.delayed, "active": k.active}[state]
+        elif state in ("prioritized", "delayed", "active", "waiting-children"):
+            key = {"prioritized": k.prioritized, "delayed": k.delayed, "active": k.active,
+                   "waiting-children": k.waiting_children}[state]  # fmt: skip
             ids = await c.zrange(key, start, end)
         elif state in ("completed", "failed"):
             ids = await c.zrevrange(k.completed if state == "completed" else k.failed, start, end)
@@ -372,11 +387,8 @@ class Queue:
         Raises:
             RuntimeError: the job is active; cancel it instead.
         """
-        k = self.keys
         res = await self._run(
-            script("removeJob"),
-            [k.wait, k.prioritized, k.delayed, k.completed, k.failed, k.active, k.events],
-            [self.base, job_id, self.max_events],
+            script("removeJob"), self.keys.remove_keys(), [self.base, job_id, self.max_events, now_ms()]
         )
         if res == -1:
             raise RuntimeError(

@@ -1,7 +1,8 @@
 """Loads the Lua scripts (one `.lua` file per atomic state change) and calls them by SHA.
 
 A script may pull in shared Lua from `lua/includes/` with a line `--- @include "name"`. The key count is
-part of each file name (`addJob-8.lua`), as in BullMQ, and is checked at call time.
+part of each file name (`addJob-8.lua`), as in BullMQ, and is checked at call time. A script marked
+`--- @variadic-keys` (a flow spanning queues) takes its keys in groups of that count, one or more.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class LuaScript:
     num_keys: int
     source: str
     sha: str
+    variadic: bool = False
 
     async def __call__(
         self,
@@ -43,21 +45,25 @@ class LuaScript:
         via: HeldConnection | None = None,
     ) -> Any:
         """EVALSHA on `client` (on `via`, a connection held from its pool, when given and healthy)."""
-        if len(keys) != self.num_keys:  # a programming error in nestq, never user input
+        if len(keys) != self.num_keys and not self._groups_ok(len(keys)):  # a bug in nestq, never user input
             raise AssertionError(f"{self.name} takes {self.num_keys} keys, got {len(keys)}")
+        num_keys = len(keys)
         try:
             if via is not None:
                 try:
-                    return await via.execute("EVALSHA", self.sha, self.num_keys, *keys, *args)
+                    return await via.execute("EVALSHA", self.sha, num_keys, *keys, *args)
                 except RedisUnavailableError:
                     raise  # (re)connecting already retried for the whole budget: no second wait
                 except CONNECTION_ERRORS:
                     pass  # the held connection failed: once more through the client, with its retries
-            return await execute(client, "EVALSHA", self.sha, self.num_keys, *keys, *args)
+            return await execute(client, "EVALSHA", self.sha, num_keys, *keys, *args)
         except NoScriptError:
             # The server restarted or SCRIPT FLUSH ran: load it again, once.
             await execute(client, "SCRIPT", "LOAD", self.source)
-            return await execute(client, "EVALSHA", self.sha, self.num_keys, *keys, *args)
+            return await execute(client, "EVALSHA", self.sha, num_keys, *keys, *args)
+
+    def _groups_ok(self, count: int) -> bool:
+        return self.variadic and count > 0 and count % self.num_keys == 0
 
 
 async def execute(client: Redis, *args: Any) -> Any:
@@ -84,7 +90,8 @@ def load_scripts() -> dict[str, LuaScript]:
         name, _, keys = path.stem.rpartition("-")
         source = _resolve_includes(path.read_text(), set())
         sha = hashlib.sha1(source.encode()).hexdigest()
-        scripts[name] = LuaScript(name=name, num_keys=int(keys), source=source, sha=sha)
+        variadic = "\n--- @variadic-keys\n" in source
+        scripts[name] = LuaScript(name=name, num_keys=int(keys), source=source, sha=sha, variadic=variadic)
     return scripts
 
 

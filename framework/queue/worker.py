@@ -48,6 +48,7 @@ from framework.errors import (
     JobCancelledError,
     JobTimeoutError,
     UnrecoverableError,
+    WaitingChildrenError,
 )
 from framework.observability import tracing
 from framework.observability.metrics import MetricsOptions, metrics_window
@@ -771,6 +772,8 @@ class Worker:
             return outcome.completed(job, value, result)
         except UnrecoverableError as exc:
             return self._failure(job, exc, retry=False)
+        except WaitingChildrenError:
+            return outcome.waiting_children(job)
         except Exception as exc:
             return self._failure(job, exc, retry=True)
 
@@ -910,6 +913,8 @@ class Worker:
                     job_id=job.id,
                     job_name=job.name,
                 )
+                continue
+            if f.kind == "waiting-children":
                 continue
             job.attempts_made += 1
             if f.kind == "completed":

@@ -15,9 +15,13 @@
   ARGV[1] key base, ARGV[2] worker id, ARGV[3] lock duration (ms), ARGV[4] now (ms), ARGV[5] count to fetch,
   ARGV[6] max events, ARGV[7] rate limit max, ARGV[8] rate limit window (ms),
   ARGV[9] number of finished jobs N, then N groups of 8:
-    id, token, kind ("completed" | "failed" | "retry"), value (return value JSON or failed reason),
+    id, token, kind ("completed" | "failed" | "retry" | "waiting-children"), value (return value JSON or
+    failed reason),
     stacktrace (JSON list, "" for completed), keep count (-1 = all), keep age (ms, 0 = any), retry delay (ms)
   ARGV[10 + 8N] metrics: minutes of per-minute counts to keep (0 = keep no metrics)
+
+  A flow child that finishes for good updates its parent (flowParent: single server); a job that raised
+  WaitingChildrenError ("waiting-children") waits for its pending children without using an attempt.
 
   Returns {results, jobs, nextDue, limitedForMs}; results[i] = 1 done, 0 not ours (lock lost), -1 job gone.
 ]]
@@ -29,6 +33,7 @@
 --- @include "promoteDelayed"
 --- @include "fetchJobs"
 --- @include "collectMetrics"
+--- @include "flowParent"
 local base = ARGV[1]
 local workerId = ARGV[2]
 local now = tonumber(ARGV[4])
@@ -66,7 +71,7 @@ for i = 0, n - 1 do
   local lock = redis.call("GET", jobKey .. ":lock")
   local active = redis.call("ZSCORE", KEYS[2], jobId)
   -- ats is written when a job is taken, so a hash without it is gone (or never ran).
-  local fields = redis.call("HMGET", jobKey, "ats", "cancel", "ftk")
+  local fields = redis.call("HMGET", jobKey, "ats", "cancel", "ftk", "parentKey")
   local ours = lock == token
   if not lock and active then
     ours = (workerId .. ":" .. (fields[1] or "")) == token
@@ -90,11 +95,15 @@ for i = 0, n - 1 do
       end
       redis.call("HDEL", jobKey, "cancel")
     end
-    local attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
-    if metricsWindow > 0 then metricsRecord(jobKey, kind, attempts, now) end
+    local attempts = 0
+    if kind ~= "waiting-children" then
+      attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
+      if metricsWindow > 0 then metricsRecord(jobKey, kind, attempts, now) end
+    end
     local keepCount, keepAge = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
     if kind == "completed" then
       emit(KEYS[6], maxEvents, "completed", "jobId", jobId, "returnvalue", value)
+      flowJobFinished(jobKey, fields[4], kind, value, now, maxEvents)
       if keepCount == 0 then
         removeJobKeys(base, jobId)
       else
@@ -104,6 +113,7 @@ for i = 0, n - 1 do
       end
     elseif kind == "failed" then
       emit(KEYS[6], maxEvents, "failed", "jobId", jobId, "failedReason", value, "attemptsMade", attempts)
+      flowJobFinished(jobKey, fields[4], kind, value, now, maxEvents)
       if keepCount == 0 then
         removeJobKeys(base, jobId)
       else
@@ -112,6 +122,9 @@ for i = 0, n - 1 do
         redis.call("ZADD", KEYS[11], finishScore(KEYS[11]), jobId)
         trimLater(KEYS[11], keepCount, keepAge)
       end
+    elseif kind == "waiting-children" then
+      redis.call("HSET", jobKey, "ftk", token)
+      flowWaitForChildren(base, jobId, now, maxEvents)
     else -- retry
       local delay = tonumber(ARGV[o + 7])
       redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "ftk", token)

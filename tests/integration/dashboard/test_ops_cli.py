@@ -105,6 +105,7 @@ class TestReading:
         assert queues["email"]["counts"] == {
             "active": 0,
             "waiting": 0,
+            "waiting-children": 0,
             "prioritized": 0,
             "delayed": 1,
             "paused": 0,

@@ -326,12 +326,7 @@ class LuaQueue:
         )
 
     async def remove(self, job_id: str) -> int:
-        k = self.k
-        return await script("removeJob")(
-            self.r,
-            [k.wait, k.prioritized, k.delayed, k.completed, k.failed, k.active, k.events],
-            [self.base, job_id, MAX_EVENTS],
-        )
+        return await script("removeJob")(self.r, self.k.remove_keys(), [self.base, job_id, MAX_EVENTS, T0])
 
     async def drain(self, count: int, *, delayed: bool = False) -> int:
         k = self.k
@@ -357,14 +352,7 @@ class LuaQueue:
         return await script("addLog")(self.r, [self.k.job(job_id), self.k.logs(job_id)], [line, keep])
 
     async def get_state(self, job_id: str) -> str:
-        k = self.k
-        return text(
-            await script("getState")(
-                self.r,
-                [k.completed, k.failed, k.delayed, k.active, k.prioritized, k.wait, k.meta, k.job(job_id)],
-                [job_id],
-            )
-        )
+        return text(await script("getState")(self.r, self.k.state_keys(job_id), [job_id]))
 
     async def release(
         self, held: list[tuple[str, str]], *, now: int = T0, keep_count: int = -1, keep_age_ms: int = 0

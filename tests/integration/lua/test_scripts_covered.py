@@ -15,6 +15,7 @@ from framework.queue.scripts import LUA_DIR, load_scripts
 COVERED = {
     "addJob": "test_add_job",
     "addJobs": "test_add_jobs",
+    "addFlow": "test_add_flow",
     "moveToActive": "test_move_to_active",
     "moveToFinished": "test_move_to_finished",
     "extendLocks": "test_extend_locks",
