@@ -28,6 +28,8 @@ from framework.di import (
 )
 from framework.di.schedulers import JobSchedulerInfo, cron, every
 from framework.errors import (
+    BulkAddError,
+    CommandTimeoutError,
     ConfigurationError,
     CorruptJobError,
     InvalidJobDataError,
@@ -37,6 +39,7 @@ from framework.errors import (
     JobTimeoutError,
     LockLostError,
     NestqError,
+    RedisAccessError,
     RedisUnavailableError,
     UnrecoverableError,
     WaitingChildrenError,
@@ -71,7 +74,9 @@ __all__ = [
     "Application",
     "ApplicationContext",
     "Backoff",
+    "BulkAddError",
     "CallNext",
+    "CommandTimeoutError",
     "ConfigurationError",
     "CorruptJobError",
     "Dependencies",
@@ -106,6 +111,7 @@ __all__ = [
     "QueueSpec",
     "QueueToken",
     "RateLimit",
+    "RedisAccessError",
     "RedisUnavailableError",
     "Repeat",
     "SandboxCrashedError",

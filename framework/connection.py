@@ -30,7 +30,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from framework.errors import RedisUnavailableError
+from framework.errors import CommandTimeoutError, RedisAccessError, RedisUnavailableError
 
 Connection = str | Redis | None
 T = TypeVar("T")
@@ -61,16 +61,58 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 _in_retry: contextvars.ContextVar[bool] = contextvars.ContextVar("nestq_in_retry", default=False)
 
 
+def command_timeout() -> float:
+    """The per-command deadline of producers and admin calls, in seconds (`NESTQ_COMMAND_TIMEOUT`)."""
+    from framework.settings import get_settings
+
+    return get_settings().command_timeout
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether a Redis error cannot go away by retrying: a wrong password or user, an ACL that forbids a
+    command or key (NOPERM), a TLS certificate that fails verification."""
+    from redis.exceptions import AuthenticationError, AuthorizationError, NoPermissionError, ResponseError
+
+    if isinstance(error, AuthenticationError | AuthorizationError | NoPermissionError):
+        return True
+    text = str(error)
+    if isinstance(error, ResponseError) and text.startswith(("NOPERM", "WRONGPASS", "NOAUTH")):
+        return True
+    seen: BaseException | None = error
+    for _ in range(5):  # the TLS error is the cause of redis-py's ConnectionError
+        if seen is None:
+            break
+        if "CERTIFICATE_VERIFY_FAILED" in str(seen) or type(seen).__name__ == "SSLCertVerificationError":
+            return True
+        if "WRONGPASS" in str(seen) or "invalid username-password" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class BoundedRetry(Retry):
     """redis-py retry policy: retry connection errors with capped backoff until `deadline` seconds
-    have passed since the first failure, then raise `RedisUnavailableError` naming `url` (redacted)."""
+    have passed since the first failure, then raise `RedisUnavailableError` naming `url` (redacted).
 
-    def __init__(self, url: str, deadline: float = GIVE_UP_AFTER) -> None:
+    With `command_timeout`, a command (its retries included) that has no answer after that many seconds
+    raises `CommandTimeoutError` (a paused or cut-off server); None for clients of blocking reads. An error
+    that retrying cannot fix (`is_permanent`) raises `RedisAccessError` at once."""
+
+    def __init__(
+        self, url: str, deadline: float = GIVE_UP_AFTER, command_timeout: float | None = None
+    ) -> None:
         super().__init__(ExponentialBackoff(cap=0.5, base=0.05), retries=1_000_000)
         from framework.settings import redact_url
 
         self.url = redact_url(url)
         self.deadline = deadline
+        self.command_timeout = command_timeout
+
+    def without_timeout(self) -> BoundedRetry:
+        """The same policy without a per-command deadline (for blocking reads)."""
+        retry = BoundedRetry("", self.deadline)
+        retry.url = self.url
+        return retry
 
     async def call_with_retry(
         self,
@@ -83,25 +125,46 @@ class BoundedRetry(Retry):
             return await do()
         token = _in_retry.set(True)
         try:
-            started: float | None = None
-            failures = 0
-            while True:
-                try:
-                    return await do()
-                except self._supported_errors as error:
-                    if is_retryable and not is_retryable(error):
-                        raise
-                    failures += 1
-                    await (fail(error, failures) if with_failure_count else fail(error))
-                    now = time.monotonic()
-                    if started is None:
-                        started = now
-                    left = self.deadline - (now - started)
-                    if left <= 0:
-                        raise RedisUnavailableError(self.url, self.deadline, error) from error
-                    await asyncio.sleep(min(self._backoff.compute(failures), left))
+            if self.command_timeout is None:
+                return await self._retry(do, fail, is_retryable, with_failure_count)
+            deadline = asyncio.timeout(self.command_timeout)
+            try:
+                async with deadline:
+                    return await self._retry(do, fail, is_retryable, with_failure_count)
+            except TimeoutError:
+                if not deadline.expired():
+                    raise  # someone else's timeout
+                raise CommandTimeoutError(self.url, self.command_timeout) from None
         finally:
             _in_retry.reset(token)
+
+    async def _retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None,
+        with_failure_count: bool,
+    ) -> T:
+        started: float | None = None
+        failures = 0
+        while True:
+            try:
+                return await do()
+            except self._supported_errors as error:
+                if is_permanent(error):
+                    await (fail(error, failures + 1) if with_failure_count else fail(error))
+                    raise RedisAccessError(self.url, error) from error
+                if is_retryable and not is_retryable(error):
+                    raise
+                failures += 1
+                await (fail(error, failures) if with_failure_count else fail(error))
+                now = time.monotonic()
+                if started is None:
+                    started = now
+                left = self.deadline - (now - started)
+                if left <= 0:
+                    raise RedisUnavailableError(self.url, self.deadline, error) from error
+                await asyncio.sleep(min(self._backoff.compute(failures), left))
 
 
 def resolve_url(connection: str | None) -> str:
@@ -130,7 +193,7 @@ def create_redis(connection: Connection) -> tuple[Redis, bool]:
         socket_keepalive=True,
         socket_keepalive_options=KEEPALIVE_OPTIONS,
         health_check_interval=30,
-        retry=BoundedRetry(url),
+        retry=BoundedRetry(url, command_timeout=command_timeout()),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     pool = client.connection_pool
@@ -178,6 +241,9 @@ def clone_redis(client: Redis, *, name: str | None = None) -> Redis:
     connections (CLIENT SETNAME), so they can be told apart in CLIENT LIST."""
     kwargs = dict(client.connection_pool.connection_kwargs)
     kwargs["socket_timeout"] = None
+    retry = kwargs.get("retry")
+    if isinstance(retry, BoundedRetry):
+        kwargs["retry"] = retry.without_timeout()  # the caller bounds each blocking wait itself
     if name is not None:
         kwargs["client_name"] = name
     pool = client.connection_pool.__class__(

@@ -77,6 +77,74 @@ class RedisUnavailableError(NestqError, RedisConnectionError, ConnectionError):
         self.waited = waited
 
 
+class CommandTimeoutError(RedisUnavailableError, TimeoutError):
+    """A command got no answer within the per-command deadline (`NESTQ_COMMAND_TIMEOUT`, default 5 s).
+
+    The server may be paused (`CLIENT PAUSE`), overloaded, or cut off by the network. The command may or may
+    not have run: adding the same jobs again with job ids is safe, without them it may duplicate.
+    """
+
+    def __init__(self, url: str, timeout: float) -> None:
+        RedisConnectionError.__init__(
+            self,
+            f"Redis at {url} did not answer within {timeout:g} s (NESTQ_COMMAND_TIMEOUT); the command may "
+            "or may not have run. Check the server's load (SLOWLOG, CLIENT PAUSE) and the network, or raise "
+            "NESTQ_COMMAND_TIMEOUT.",
+        )
+        self.url = url
+        self.waited = timeout
+
+
+class RedisAccessError(NestqError):
+    """Redis refused nestq for good: wrong password, an ACL without the needed permission (NOPERM), or a
+    TLS certificate that fails verification. Retrying cannot help; the message says what to fix.
+
+    Attributes:
+        url: the server's URL, password replaced by `***`.
+    """
+
+    def __init__(self, url: str, cause: BaseException) -> None:
+        super().__init__(
+            f"Redis at {url} refused nestq: {cause}. This does not fix itself: check the user and "
+            "password in NESTQ_REDIS_URL, the user's ACL (it needs the queue's keys, scripts (EVALSHA, "
+            "SCRIPT LOAD) and pub/sub), or the server's TLS certificate (rediss://, ssl_ca_certs)."
+        )
+        self.url = url
+
+
+class BulkAddError(NestqError):
+    """`add_bulk` was refused by the server partway (e.g. out of memory): some chunks were written.
+
+    Attributes:
+        written: the job ids that were written, in item order (items `written_items`).
+        written_items: the indexes (in the call's list) of the items that were written.
+        cause: the server's error.
+    """
+
+    def __init__(
+        self, total: int, written_items: list[int], written: list[str], cause: BaseException
+    ) -> None:
+        span = _ranges(written_items)
+        super().__init__(
+            f"add_bulk wrote {len(written)} of {total} jobs (items {span or 'none'}) before Redis "
+            f"refused the rest: {cause}. The written jobs are queued; add only the other items again (or "
+            "give every job a job_id, so that adding them all again cannot duplicate)."
+        )
+        self.written = written
+        self.written_items = written_items
+        self.cause = cause
+
+
+def _ranges(indexes: list[int]) -> str:
+    parts: list[str] = []
+    for i in indexes:
+        if parts and isinstance(parts[-1], str) and parts[-1].split("-")[-1] == str(i - 1):
+            parts[-1] = parts[-1].split("-")[0] + f"-{i}"
+        else:
+            parts.append(str(i))
+    return ", ".join(parts)
+
+
 class ConfigurationError(NestqError):
     """The application or module graph is wired wrongly; the message says where and how to fix it."""
 

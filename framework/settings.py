@@ -25,6 +25,9 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # so an unescaped `@`, `/` or `:` in it is still hidden: showing too little beats leaking a secret.
 _USERINFO_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)\S+(?=@)")
 # redis-py also reads the password from the query string: `unix:///run/redis.sock?password=...`.
+# `scheme://secret@host`: a lone userinfo part may be a password (redis-py sends it to AUTH as the user name,
+# and people write tokens there): hidden too.
+_USERINFO_ALONE = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^:/?#@\s]+(?=@)")
 _QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&#\s]+", re.IGNORECASE)
 
 
@@ -41,6 +44,7 @@ def redact_url(url: str) -> str:
     if "://" not in url and "password=" not in url.lower():
         return url
     url = _USERINFO_PASSWORD.sub(r"\g<head>***", url)
+    url = _USERINFO_ALONE.sub(r"\g<head>***", url)
     return _QUERY_PASSWORD.sub(r"\g<head>***", url)
 
 
@@ -115,6 +119,10 @@ class Settings(BaseSettings):
         log_level: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` or ``CRITICAL``.
         embedded_dir: folder of the embedded server's data, relative to the working directory.
         dashboard: the dashboard's settings.
+        command_timeout: seconds a producer's or admin call's command may wait for Redis to answer
+            (``NESTQ_COMMAND_TIMEOUT``, default 5): a paused or cut-off server fails the call with
+            `CommandTimeoutError` instead of hanging it. Blocking reads (workers waiting for jobs, event
+            listeners) bound their own waits and are not affected.
     """
 
     model_config = SettingsConfigDict(
@@ -134,6 +142,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     embedded_dir: Path = Path(".nestq")
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    command_timeout: float = Field(default=5.0, gt=0, le=3600)
 
     @field_validator("redis_url")
     @classmethod

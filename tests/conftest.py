@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 import structlog
+
+from tests.support.own_server import OwnServer
 
 
 @pytest.fixture(autouse=True)
@@ -69,3 +71,18 @@ async def redis(redis_url: str, prefix: str) -> AsyncIterator[aioredis.Redis]:
     if keys:
         await client.delete(*keys)
     await client.aclose()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[Callable[..., OwnServer]]:
+    """`own_server(*options)`: start a server of this test's own (to pause, fill or kill); stopped after."""
+    started: list[OwnServer] = []
+
+    def start(*options: str) -> OwnServer:
+        server = OwnServer(tmp_path / f"server{len(started)}", *options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -141,6 +141,7 @@ class Dashboard:
         self._templates.globals.update(STATE_LABELS=STATE_LABELS, STATES=data.STATES)
         self._assets = {name: _asset_version(name) for name in ("dashboard.css", "dashboard.js")}
         self._router = self._build_router()
+        self._csrf_key = _csrf_key(auth)
 
     # -- ASGI -------------------------------------------------------------------------------------------
 
@@ -288,7 +289,7 @@ class Dashboard:
                 return self._action_error(request, is_api, 400, str(exc), None)
             if self.read_only:
                 return self._action_error(request, is_api, 403, "The dashboard is read-only.", None)
-            if not _csrf_ok(request, params.get(CSRF_FIELD)):
+            if not _csrf_ok(request, params.get(CSRF_FIELD), self._csrf_key):
                 return self._action_error(
                     request,
                     is_api,
@@ -353,8 +354,9 @@ class Dashboard:
         token = request.scope.setdefault("state", {}).get("nestq_csrf")
         if token is None:
             token = request.cookies.get(CSRF_COOKIE) or ""
-            if len(token) < 32:
-                token = secrets.token_urlsafe(32)
+            if not _csrf_signed(self._csrf_key, token):
+                nonce = secrets.token_urlsafe(32)
+                token = f"{nonce}.{_csrf_signature(self._csrf_key, nonce)}"
             request.scope["state"]["nestq_csrf"] = token
         assert isinstance(token, str)
         return token
@@ -652,7 +654,34 @@ async def _params(request: Request) -> dict[str, str]:
     return params
 
 
-def _csrf_ok(request: Request, form_token: str | None) -> bool:
+def _csrf_key(auth: Auth | None) -> bytes:
+    """The key that signs CSRF tokens: derived from the configured secrets, so every process of a dashboard
+    behind a load balancer accepts the others' tokens; random per process when there are none."""
+    from framework.dashboard.auth import BasicAuth, TokenAuth
+
+    methods = [auth] if isinstance(auth, BasicAuth | TokenAuth) or callable(auth) else list(auth or [])
+    material = [
+        m.password if isinstance(m, BasicAuth) else m.token
+        for m in methods
+        if isinstance(m, BasicAuth | TokenAuth)
+    ]
+    if not material:
+        return secrets.token_bytes(32)
+    return hashlib.sha256(("nestq-dashboard-csrf\0" + "\0".join(material)).encode()).digest()
+
+
+def _csrf_signature(key: bytes, nonce: str) -> str:
+    return hmac.new(key, nonce.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _csrf_signed(key: bytes, token: str) -> bool:
+    """Whether `token` is `nonce.signature` signed with `key` (so a cookie set by someone else, e.g. from a
+    sibling subdomain, is refused)."""
+    nonce, _, signature = token.rpartition(".")
+    return len(nonce) >= 32 and hmac.compare_digest(signature.encode(), _csrf_signature(key, nonce).encode())
+
+
+def _csrf_ok(request: Request, form_token: str | None, key: bytes) -> bool:
     if request.scope.get("state", {}).get("nestq_auth") == "bearer":
         return True  # a browser never adds a bearer token on its own
     headers = request.headers
@@ -666,4 +695,4 @@ def _csrf_ok(request: Request, form_token: str | None) -> bool:
             return False
     cookie = request.cookies.get(CSRF_COOKIE, "")
     given = form_token or headers.get(CSRF_HEADER, "")
-    return bool(cookie) and len(cookie) >= 32 and hmac.compare_digest(cookie.encode(), given.encode())
+    return _csrf_signed(key, cookie) and hmac.compare_digest(cookie.encode(), given.encode())

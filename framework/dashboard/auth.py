@@ -87,12 +87,19 @@ def auth_from_settings(settings: DashboardSettings) -> list[BasicAuth | TokenAut
     return methods or None
 
 
-def _credentials(conn: HTTPConnection) -> tuple[str, str] | None:
+@dataclass(frozen=True)
+class _Credentials:
+    scheme: Literal["bearer", "basic"]
+    user: str  # "" for a bearer token
+    secret: str
+
+
+def _credentials(conn: HTTPConnection) -> _Credentials | None:
     header = conn.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     scheme = scheme.lower()
     if scheme == "bearer":
-        return ("bearer", value.strip())
+        return _Credentials("bearer", "", value.strip())
     if scheme == "basic":
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
@@ -100,7 +107,7 @@ def _credentials(conn: HTTPConnection) -> tuple[str, str] | None:
             return None
         user, sep, password = decoded.partition(":")
         if sep:
-            return (user, password)
+            return _Credentials("basic", user, password)
     return None
 
 
@@ -117,16 +124,16 @@ async def authenticate(conn: HTTPConnection, auth: Auth) -> AuthMethod | None:
         if isinstance(method, TokenAuth):
             if creds is None:
                 continue
-            if creds[0] == "bearer" and _same(creds[1], method.token):
-                return "bearer"
-            if creds[0] != "bearer" and _same(creds[1], method.token):
-                return "basic"
+            # The scheme, not the user name, says whether this is a bearer token: a basic-auth user called
+            # "bearer" is a browser login like any other (and must pass the CSRF check).
+            if _same(creds.secret, method.token):
+                return creds.scheme
         elif isinstance(method, BasicAuth):
-            if creds is None or creds[0] == "bearer":
+            if creds is None or creds.scheme != "basic":
                 continue
             # Both compared, always, so timing does not tell which one was wrong.
-            user_ok = _same(creds[0], method.username)
-            password_ok = _same(creds[1], method.password)
+            user_ok = _same(creds.user, method.username)
+            password_ok = _same(creds.secret, method.password)
             if user_ok and password_ok:
                 return "basic"
         else:

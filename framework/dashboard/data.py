@@ -21,6 +21,7 @@ from framework.errors import CorruptJobError, NestqError
 from framework.queue import Job, Queue
 from framework.queue.job import JobState
 from framework.queue.queue import ALL_STATES
+from framework.queue.scripts import script
 from framework.queue.serialization import as_text
 from framework.settings import redact_url
 
@@ -299,23 +300,48 @@ async def _ids_newest_first(queue: Queue, state: str, start: int, end: int, tota
     return list(reversed(await queue.get_job_ids(state, lo, hi)))
 
 
-async def _load(queue: Queue, ids: Sequence[str]) -> list[Job[Any] | dict[str, Any]]:
-    """Jobs by id in one round trip; a job changed outside nestq becomes an error entry, not a crash."""
+# Bytes of each large field (data, result, reason, progress) a listing reads per job: enough for the previews.
+SUMMARY_BYTES = 1024
+
+
+Cut = dict[str, tuple[str, int]]  # field -> (the start read, its full length)
+
+
+async def _load(queue: Queue, ids: Sequence[str]) -> list[tuple[Job[Any] | dict[str, Any], Cut]]:
+    """Jobs by id in one round trip, for a listing: large fields are read only as far as the previews need
+    (`jobSummary`), so a page of 4 MB jobs costs kilobytes. A job changed outside nestq becomes an error
+    entry, not a crash. Each job comes with its cut fields."""
     if not ids:
         return []
+    lua = script("jobSummary")
+    await queue._ensure_loaded(lua)
     pipe = queue.client.pipeline(transaction=False)
     for job_id in ids:
-        pipe.hgetall(queue.keys.job(job_id))
-    out: list[Job[Any] | dict[str, Any]] = []
-    for job_id, fields in zip(ids, await pipe.execute(), strict=True):
-        if not fields:
+        pipe.execute_command("EVALSHA", lua.sha, 1, queue.keys.job(job_id), SUMMARY_BYTES)
+    out: list[tuple[Job[Any] | dict[str, Any], Cut]] = []
+    for job_id, flat in zip(ids, await pipe.execute(), strict=True):
+        if not flat:
             continue  # removed between the two reads
-        fields = {as_text(k): v for k, v in fields.items()}
+        fields = {as_text(k): v for k, v in zip(flat[::2], flat[1::2], strict=True)}
+        cut: Cut = {}
+        for field in ("data", "returnvalue", "failedReason", "progress"):
+            size = fields.pop(f"{field}:len", None)
+            if size is not None and int(size) > SUMMARY_BYTES:
+                raw = fields.pop(field)
+                head = raw.decode("utf-8", "ignore") if isinstance(raw, bytes) else as_text(raw)
+                cut[field] = (head, int(size))
         try:
-            out.append(Job.from_hash(queue, job_id, fields))
+            job = Job.from_hash(queue, job_id, fields)
         except CorruptJobError as exc:
-            out.append({"id": job_id, "name": "?", "corrupt": str(exc)})
+            out.append(({"id": job_id, "name": "?", "corrupt": str(exc)}, {}))
+            continue
+        out.append((job, cut))
     return out
+
+
+def _cut_preview(head: str, size: int, limit: int = PREVIEW_CHARS) -> str:
+    """The preview of a field of which only `head` (JSON text) was read: its start, marked as cut."""
+    return head[: limit - 1] + "…" if size > len(head) or len(head) > limit else head
 
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
@@ -334,10 +360,17 @@ def _json_text(value: Any, *, indent: bool = True) -> str:
         return repr(value)
 
 
-def _summary(job: Job[Any] | dict[str, Any], state: str | None) -> dict[str, Any]:
+def _summary(job: Job[Any] | dict[str, Any], state: str | None, cut: Cut | None = None) -> dict[str, Any]:
     if isinstance(job, dict):
         return {**job, "state": state}
+    cut = cut or {}
     reason = job.failed_reason or ""
+    if "failedReason" in cut:
+        reason = cut["failedReason"][0]
+    try:
+        attempts: int | None = job.attempts
+    except (TypeError, ValueError):
+        attempts = None  # corrupt stored options: shown as unknown rather than breaking the page
     return {
         "id": job.id,
         "name": job.name,
@@ -347,12 +380,14 @@ def _summary(job: Job[Any] | dict[str, Any], state: str | None) -> dict[str, Any
         "finished_on": job.finished_on,
         "due_on": job.due_on,
         "attempts_made": job.attempts_made,
-        "attempts": job.attempts,
+        "attempts": attempts,
         "priority": job.priority,
-        "progress": job.progress,
+        "progress": _cut_preview(*cut["progress"]) if "progress" in cut else job.progress,
         "failed_reason": reason if len(reason) <= REASON_CHARS else reason[: REASON_CHARS - 1] + "…",
-        "data_preview": preview(job.data),
-        "result_preview": preview(job.return_value),
+        "data_preview": _cut_preview(*cut["data"]) if "data" in cut else preview(job.data),
+        "result_preview": (
+            _cut_preview(*cut["returnvalue"]) if "returnvalue" in cut else preview(job.return_value)
+        ),
         "worker": job.worker,
     }
 
@@ -385,7 +420,7 @@ async def list_jobs(
     else:
         total = state_total
         ids = await _ids_newest_first(queue, state, start, start + limit - 1, state_total)
-    jobs = [_summary(job, state) for job in await _load(queue, ids)]
+    jobs = [_summary(job, state, cut) for job, cut in await _load(queue, ids)]
     return {
         "queue": queue.name,
         "state": state,

@@ -18,8 +18,8 @@ def to_seconds(value: Seconds, *, field: str = "duration") -> float:
         raise ValueError(f"{field} must be seconds (int/float) or a timedelta, got {value!r}")
     else:
         seconds = float(value)
-    if seconds != seconds or seconds < 0:  # NaN or negative
-        raise ValueError(f"{field} must be >= 0 seconds, got {value!r}")
+    if seconds != seconds or seconds < 0 or seconds == float("inf"):  # NaN, negative or infinite
+        raise ValueError(f"{field} must be a finite number of seconds >= 0, got {value!r}")
     return seconds
 
 

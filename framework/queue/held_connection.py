@@ -11,11 +11,14 @@ the client and its retry policy (`LuaScript.__call__` does), and the next call t
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
+
+from framework.errors import CommandTimeoutError
 
 # A pool smaller than this is the caller's deliberate limit: taking a connection out of it for good could
 # starve their other commands, so nothing is held there (`for_client` returns None).
@@ -36,6 +39,10 @@ class HeldConnection:
     def __init__(self, client: Redis) -> None:
         self._client = client
         self._conn: AbstractConnection | None = None
+        # The client's per-command deadline (connection.BoundedRetry), kept here too: these calls bypass it.
+        retry = client.connection_pool.connection_kwargs.get("retry")
+        self._timeout: float | None = getattr(retry, "command_timeout", None)
+        self._url: str = getattr(retry, "url", "")
 
     @property
     def held(self) -> bool:
@@ -51,6 +58,18 @@ class HeldConnection:
 
     async def execute(self, *args: Any) -> Any:
         """Send one command and return its reply (errors as redis-py raises them)."""
+        if self._timeout is None:
+            return await self._execute(args)
+        deadline = asyncio.timeout(self._timeout)
+        try:
+            async with deadline:
+                return await self._execute(args)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise CommandTimeoutError(self._url, self._timeout) from None
+
+    async def _execute(self, args: tuple[Any, ...]) -> Any:
         conn = await self.connection()
         try:
             await conn.send_packed_command(conn.pack_command(*args))

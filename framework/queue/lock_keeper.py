@@ -16,7 +16,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from framework.connection import CONNECTION_ERRORS
+from framework.connection import CONNECTION_ERRORS, is_permanent
 from framework.errors import LockLostError
 from framework.queue.job import Job
 from framework.queue.queue import Queue
@@ -93,7 +93,8 @@ class LockKeeper:
                 self._renew_now.set()
                 continue
             except RedisError as exc:
-                log.exception("renewing locks failed", queue=self._queue.name)
+                if not is_permanent(exc):  # NOPERM & co: the fetch loop reports it once and stops the worker
+                    log.exception("renewing locks failed", queue=self._queue.name)
                 self._on_error(exc)
                 continue
             for raw_id in lost:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -100,8 +101,8 @@ class Repeat(BaseModel):
     def _one_of(self) -> Repeat:
         if (self.cron is None) == (self.every is None):
             raise ValueError("give exactly one of cron= or every=")
-        if self.every is not None and self.every <= 0:
-            raise ValueError("every must be > 0 seconds")
+        if self.every is not None and not (math.isfinite(self.every) and self.every > 0):
+            raise ValueError(f"every must be a finite number of seconds > 0, got every={self.every!r}")
         if self.tz is not None and self.cron is None:
             raise ValueError("tz only applies to cron schedules")
         return self

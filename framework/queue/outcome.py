@@ -55,19 +55,80 @@ def _keep(raw: Any, default: KeepJobs) -> tuple[int, int]:
 
 def completed(job: Job[Any], value: str, result: Any) -> Outcome:
     """The handler returned `result` (already serialized as `value`)."""
-    keep = _keep(job.raw_opts.get("remove_on_complete"), DEFAULT_KEEP_COMPLETED)
+    try:
+        keep = _keep(job.raw_opts.get("remove_on_complete"), DEFAULT_KEEP_COMPLETED)
+    except Exception:  # corrupt stored option: the default retention, rather than a failed report
+        keep = keep_for(None, DEFAULT_KEEP_COMPLETED)
     return Outcome(job, "completed", value, "", keep, result=result)
+
+
+MAX_REASON_CHARS = 2_000  # a failure reason as stored on the job, in the event stream and in the logs
+MAX_STACK_CHARS = 16_000  # one stack trace as stored on the job (10 of them at most)
+
+
+def cap_text(text: str, limit: int) -> str:
+    """`text` cut to about `limit` characters (head and tail kept), saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    head = limit * 3 // 4
+    tail = limit - head
+    return f"{text[:head]}... [{len(text) - head - tail} characters cut] ...{text[-tail:]}"
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message`, capped; never raises (an exception's own `__str__` may)."""
+    name = type(exc).__name__
+    try:
+        text = str(exc)
+    except Exception as err:  # user code: a broken __str__
+        text = f"<message unavailable: its __str__ raised {type(err).__name__}>"
+    return cap_text(f"{name}: {text}" if text else name, MAX_REASON_CHARS)
+
+
+def _stack(exc: BaseException) -> str:
+    try:
+        text = "".join(traceback.format_exception(exc))
+    except Exception as err:
+        text = f"{type(exc).__name__} (no traceback: formatting it raised {type(err).__name__})"
+    return cap_text(text, MAX_STACK_CHARS)
+
+
+def _attempts(raw: dict[str, Any]) -> int | None:
+    """The job's `attempts`, or None when the stored value is not a positive integer (corrupt)."""
+    value = raw.get("attempts", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    return value
 
 
 def failure(
     job: Job[Any], exc: BaseException, *, retry: bool, strategies: dict[str, BackoffStrategy] | None = None
 ) -> Outcome:
-    """The attempt raised `exc`: retry after the job's backoff if `retry` and attempts are left, else fail."""
-    raw = job.raw_opts
-    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    stack = [*job.stacktrace, "".join(traceback.format_exception(exc))][-MAX_STACKTRACES:]
-    keep = _keep(raw.get("remove_on_fail"), DEFAULT_KEEP_FAILED)
-    if retry and job.attempts_made + 1 < int(raw.get("attempts", 1)):
+    """The attempt raised `exc`: retry after the job's backoff if `retry` and attempts are left, else fail.
+
+    Never raises: a broken exception (its `__str__` raises) or corrupt stored options still give an outcome
+    (corrupt options end the job failed, naming them), so `attempts` always holds."""
+    raw = job.raw_opts if isinstance(job.raw_opts, dict) else {}
+    reason = describe(exc)
+    stack = [cap_text(str(s), MAX_STACK_CHARS) for s in job.stacktrace[-MAX_STACKTRACES:]]
+    stack = [*stack, _stack(exc)][-MAX_STACKTRACES:]
+    problems: list[str] = []
+    try:
+        keep = _keep(raw.get("remove_on_fail"), DEFAULT_KEEP_FAILED)
+    except Exception:
+        problems.append(f"remove_on_fail={cap_text(repr(raw.get('remove_on_fail')), 100)}")
+        keep = keep_for(None, DEFAULT_KEEP_FAILED)
+    attempts = _attempts(raw)
+    if attempts is None:
+        problems.append(f"attempts={cap_text(repr(raw.get('attempts')), 100)}")
+        attempts = 1
+    if problems:
+        reason = cap_text(
+            f"{reason} (and the job's stored options are corrupt: {', '.join(problems)}; not retried)",
+            MAX_REASON_CHARS,
+        )
+        retry = False
+    if retry and job.attempts_made + 1 < attempts:
         delay = 0.0
         backoff_raw = raw.get("backoff")
         if backoff_raw:
@@ -76,7 +137,7 @@ def failure(
                     job.attempts_made + 1, exc, job, strategies
                 )
             except Exception as bexc:
-                log.error("backoff strategy failed; retrying without delay", error=str(bexc))
+                log.error("backoff strategy failed; retrying without delay", error=describe(bexc))
         log.info("job failed; will retry", reason=reason, delay=round(delay, 3))
         trace = serialization.dumps(stack)
         return Outcome(job, "retry", reason, trace, keep, delay_ms=int(delay * 1000), error=exc)
@@ -86,8 +147,12 @@ def failure(
 
 def cancelled(job: Job[Any], exc: BaseException, reason: str) -> Outcome:
     """The job was cancelled (or its run stopped on purpose): it ends failed, without retry."""
-    stack = serialization.dumps(job.stacktrace[-MAX_STACKTRACES:])
-    keep = _keep(job.raw_opts.get("remove_on_fail"), DEFAULT_KEEP_FAILED)
+    kept = job.stacktrace[-MAX_STACKTRACES:]
+    stack = serialization.dumps([cap_text(str(s), MAX_STACK_CHARS) for s in kept])
+    try:
+        keep = _keep(job.raw_opts.get("remove_on_fail"), DEFAULT_KEEP_FAILED)
+    except Exception:
+        keep = keep_for(None, DEFAULT_KEEP_FAILED)
     return Outcome(job, "failed", reason, stack, keep, error=exc)
 
 

@@ -47,6 +47,12 @@ ALL_STATES: tuple[str, ...] = (
 )
 
 
+def check_queue_name(name: object) -> None:
+    """Raise ValueError unless `name` can name a queue (non-empty, no `{`, `}` or `:`)."""
+    if not name or not isinstance(name, str) or any(c in name for c in "{}:"):
+        raise ValueError(f"queue name must be a non-empty string without '{{', '}}' or ':', got {name!r}")
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -84,8 +90,7 @@ class Queue:
         default_job_options: JobOptions | dict[str, Any] | None = None,
         max_events: int = DEFAULT_MAX_EVENTS,
     ) -> None:
-        if not name or not isinstance(name, str) or any(c in name for c in "{}:"):
-            raise ValueError(f"queue name must be a non-empty string without '{{', '}}' or ':', got {name!r}")
+        check_queue_name(name)
         self.name = name
         self.prefix = prefix or _default_prefix()
         self.keys = QueueKeys(self.prefix, name)

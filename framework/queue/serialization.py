@@ -16,6 +16,7 @@ from framework.errors import InvalidJobDataError
 
 # Datetimes and dataclasses are passed to `_default`, which refuses them: orjson would otherwise turn them
 # into strings/dicts silently, and the handler would receive another type than was enqueued.
+MAX_DEPTH = 254  # orjson's limit on nested lists/dicts
 _OPTS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
@@ -30,8 +31,16 @@ def dumps(value: Any, *, what: str = "data") -> str:
     """Serialize `value` to a JSON string, or raise InvalidJobDataError naming the offending path."""
     try:
         raw = orjson.dumps(value, default=_default, option=_OPTS)
-    except (TypeError, orjson.JSONEncodeError):
-        problem = _find_problem(value, what)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        if "recursion" in str(exc).lower():
+            raise InvalidJobDataError(
+                f"{what} is nested too deeply for JSON (more than {MAX_DEPTH} levels of lists/dicts). "
+                "Flatten it (or store the structure as a string) before enqueueing. Nothing was written."
+            ) from None
+        try:
+            problem = _find_problem(value, what)
+        except RecursionError:
+            problem = f"{what} is nested too deeply (or refers to itself)"
         raise InvalidJobDataError(
             f"{problem}. Job {what} must be JSON: dict (str keys), list, str, int, float, bool or None "
             "(or a pydantic model). Convert the value (e.g. datetime -> isoformat string) before enqueueing."

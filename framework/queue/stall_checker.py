@@ -15,7 +15,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from framework.connection import CONNECTION_ERRORS
+from framework.connection import CONNECTION_ERRORS, is_permanent
 from framework.queue.job import Job
 from framework.queue.options import DEFAULT_KEEP_FAILED, keep_for
 from framework.queue.queue import Queue, now_ms
@@ -102,6 +102,7 @@ class StallChecker:
             except CONNECTION_ERRORS as exc:
                 await self._connection_lost(exc)
             except RedisError as exc:
-                log.exception("stall check failed", queue=self._queue.name)
+                if not is_permanent(exc):  # NOPERM & co: the fetch loop reports it once and stops the worker
+                    log.exception("stall check failed", queue=self._queue.name)
                 self._on_error(exc)
             await asyncio.sleep(self._interval)

@@ -41,12 +41,20 @@ import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
-from framework.connection import CONNECTION_ERRORS, Connection, Outage, clone_redis, create_redis
+from framework.connection import (
+    CONNECTION_ERRORS,
+    Connection,
+    Outage,
+    clone_redis,
+    create_redis,
+    is_permanent,
+)
 from framework.errors import (
     CorruptJobError,
     InvalidJobDataError,
     JobCancelledError,
     JobTimeoutError,
+    RedisAccessError,
     UnrecoverableError,
     WaitingChildrenError,
 )
@@ -68,7 +76,7 @@ from framework.queue.options import (
     keep_for,
 )
 from framework.queue.outcome import Outcome
-from framework.queue.queue import Queue, hash_to_dict, now_ms
+from framework.queue.queue import Queue, check_queue_name, hash_to_dict, now_ms
 from framework.queue.sandbox import SandboxedHandler, SandboxPool
 from framework.queue.scheduler import SCHEDULER_JOB_PREFIX, schedule_next
 from framework.queue.scripts import LuaScript, script
@@ -87,6 +95,7 @@ CANCELLED_REASON = "cancelled"
 # connection (a network cut sends no FIN/RST): it is abandoned and the connection dropped.
 _BLOCK_MARGIN = 5.0
 _REPORTS_IN_FLIGHT = 2  # finished-job reports on the wire at once (see _finish_loop)
+CLOCK_OFFSET_WARNING_MS = 1000  # a clock this far from the server's is logged (once per worker)
 _POOL_NEEDED = 8  # connections a worker may use at once from its client's pool, handlers' calls included
 
 
@@ -142,6 +151,7 @@ class Worker:
         sandbox: bool = False,
         max_jobs_per_child: int | None = None,
     ) -> None:
+        check_queue_name(name)
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if max_stalled_count < 0:
@@ -186,6 +196,7 @@ class Worker:
         self._idle_fetch: IdleFetch | None = None
         self._marker = b""
         self._clock_offset = 0  # ms, this process's clock minus the server's (idle_fetch.py)
+        self._clock_warned = False
         self._owns_client = False
         # Job bookkeeping: `_active` holds every job we hold a lock for (running or waiting to be reported).
         self._active: dict[str, Job[Any]] = {}
@@ -399,7 +410,12 @@ class Worker:
         self._unwatch_lag = watch_loop_lag(self)
         self._fetcher = asyncio.create_task(self._fetch_loop(), name=f"nestq-fetcher-{self.name}")
         try:
-            await self._fetcher
+            try:
+                await self._fetcher
+            except RedisAccessError as exc:
+                # Retrying cannot fix it (wrong password, ACL, TLS): one clear error, and the worker stops.
+                log.error(str(exc), queue=self.name, worker=self.id)
+                raise
             # Fetching has stopped: let the running jobs finish and their results land.
             await self._wait_idle()
         finally:
@@ -606,7 +622,11 @@ class Worker:
                 self._fetch_event.set()
 
     async def _fetch_failed(self, exc: BaseException) -> None:
-        """A fetch failed: wait out a Redis outage, or log a server error and pause a second."""
+        """A fetch failed: wait out a Redis outage, or log a server error and pause a second. An error that
+        retrying cannot fix (NOPERM, wrong password, TLS) raises `RedisAccessError`: the worker stops."""
+        if is_permanent(exc):
+            retry = self._client_or_raise().connection_pool.connection_kwargs.get("retry")
+            raise RedisAccessError(getattr(retry, "url", "the server"), exc) from exc
         if isinstance(exc, _CONNECTION_ERRORS):
             await self._connection_lost(exc)
             return
@@ -617,6 +637,15 @@ class Worker:
     async def _measure_clock(self) -> None:
         with contextlib.suppress(Exception):  # 0 (the clocks agree) until it can be measured
             self._clock_offset = await measure_clock_offset(self._client_or_raise())
+        if abs(self._clock_offset) >= CLOCK_OFFSET_WARNING_MS and not self._clock_warned:
+            self._clock_warned = True
+            log.warning(
+                "this machine's clock differs from the Redis server's; delays, backoff and schedules are "
+                "shifted to the server's clock, but timestamps shown (finishedOn, logs) use this one. Sync "
+                "the clocks (NTP)",
+                queue=self.name,
+                offset_ms=self._clock_offset,
+            )
 
     async def _block(self, next_due: int, want: int, lua: LuaScript, keys: list[bytes]) -> Any | None:
         """Wait for the marker and take up to `want` jobs in the same round trip (idle_fetch.py).
