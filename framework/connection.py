@@ -128,12 +128,15 @@ class BoundedRetry(Retry):
             if self.command_timeout is None:
                 return await self._retry(do, fail, is_retryable, with_failure_count)
             deadline = asyncio.timeout(self.command_timeout)
+            failed: list[BaseException] = []
             try:
                 async with deadline:
-                    return await self._retry(do, fail, is_retryable, with_failure_count)
+                    return await self._retry(do, fail, is_retryable, with_failure_count, failed)
             except TimeoutError:
                 if not deadline.expired():
                     raise  # someone else's timeout
+                if failed:  # refused or dropped meanwhile: the server is unreachable rather than silent
+                    raise RedisUnavailableError(self.url, self.command_timeout, failed[-1]) from failed[-1]
                 raise CommandTimeoutError(self.url, self.command_timeout) from None
         finally:
             _in_retry.reset(token)
@@ -144,6 +147,7 @@ class BoundedRetry(Retry):
         fail: Callable[..., Any],
         is_retryable: Callable[[Exception], bool] | None,
         with_failure_count: bool,
+        failed: list[BaseException] | None = None,
     ) -> T:
         started: float | None = None
         failures = 0
@@ -157,6 +161,8 @@ class BoundedRetry(Retry):
                 if is_retryable and not is_retryable(error):
                     raise
                 failures += 1
+                if failed is not None:
+                    failed.append(error)
                 await (fail(error, failures) if with_failure_count else fail(error))
                 now = time.monotonic()
                 if started is None:

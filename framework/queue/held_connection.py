@@ -58,19 +58,19 @@ class HeldConnection:
 
     async def execute(self, *args: Any) -> Any:
         """Send one command and return its reply (errors as redis-py raises them)."""
+        conn = await self.connection()  # connecting has its own bounded retry (connection.BoundedRetry)
         if self._timeout is None:
-            return await self._execute(args)
+            return await self._execute(conn, args)
         deadline = asyncio.timeout(self._timeout)
         try:
             async with deadline:
-                return await self._execute(args)
+                return await self._execute(conn, args)
         except TimeoutError:
             if not deadline.expired():
                 raise
             raise CommandTimeoutError(self._url, self._timeout) from None
 
-    async def _execute(self, args: tuple[Any, ...]) -> Any:
-        conn = await self.connection()
+    async def _execute(self, conn: AbstractConnection, args: tuple[Any, ...]) -> Any:
         try:
             await conn.send_packed_command(conn.pack_command(*args))
             return await conn.read_response()
