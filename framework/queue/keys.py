@@ -154,6 +154,10 @@ class QueueKeys:
 
     # KEYS lists of the scripts called from more than one place, in the order their headers give.
 
+    def bulk_record(self, call: str, chunk: int) -> str:
+        """The record of one add_bulk chunk (addJobsOnce): its reply, for a resend to return."""
+        return f"{self.base}:bulk:{call}:{chunk}"
+
     def add_keys(self) -> list[str]:
         """KEYS of addJob / addJobs."""
         return [self.wait, self.prioritized, self.delayed, self.meta, self.id_counter, self.priority_counter,

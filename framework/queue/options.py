@@ -102,7 +102,7 @@ class Repeat(BaseModel):
         if (self.cron is None) == (self.every is None):
             raise ValueError("give exactly one of cron= or every=")
         if self.every is not None and not (math.isfinite(self.every) and self.every > 0):
-            raise ValueError(f"every must be a finite number of seconds > 0, got every={self.every!r}")
+            raise ValueError(f"every must be > 0 seconds (a finite number), got every={self.every!r}")
         if self.tz is not None and self.cron is None:
             raise ValueError("tz only applies to cron schedules")
         return self

@@ -9,8 +9,12 @@ no extra latency, and a hundred concurrent ones cost a couple of round trips ins
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import NoScriptError
+
+from framework.errors import BulkAddError
 from framework.queue.held_connection import HeldConnection
 from framework.queue.scripts import script
 from framework.queue.serialization import as_text
@@ -21,6 +25,9 @@ if TYPE_CHECKING:
 # One entry: [custom id or "", name, data JSON, opts JSON, delay ms, priority, lifo "1"/"0"].
 Entry = list[Any]
 CHUNK = 1000  # jobs per script call: keeps any single call short on the server
+# How long add_bulk's chunk records (addJobsOnce) live: far longer than a resend can take (the per-command
+# deadline), short enough to cost nothing.
+RECORD_TTL_MS = 300_000
 
 
 async def add_entries(
@@ -52,6 +59,50 @@ async def add_entries(
     for reply in replies:
         it = iter(reply)
         out.extend((as_text(job_id), int(created)) for job_id, created in zip(it, it, strict=True))
+    return out
+
+
+async def add_bulk_entries(queue: Queue, entries: list[Entry], timestamp: int) -> list[tuple[str, int]]:
+    """Write add_bulk's entries, each chunk at most once (`addJobsOnce`): a pipeline re-sent after a
+    dropped connection gets the chunks already written back instead of writing them again. When the server
+    refuses a chunk (e.g. out of memory), raises `BulkAddError` naming the items that were written.
+    Returns (id, created) pairs."""
+    from framework.queue.queue import now_ms
+
+    lua = script("addJobsOnce")
+    ts = timestamp or now_ms()
+    call = uuid.uuid4().hex
+    chunks = [entries[i : i + CHUNK] for i in range(0, len(entries), CHUNK)]
+    replies: list[Any] = [None] * len(chunks)
+    pending = list(range(len(chunks)))
+    await queue._ensure_loaded(lua)
+    for _ in range(2):  # a second pass only for chunks refused with NOSCRIPT (the server restarted)
+        pipe = queue.client.pipeline(transaction=False)
+        for i in pending:
+            args: list[Any] = [queue._base_bytes, ts, queue.max_events, len(chunks[i]), RECORD_TTL_MS]
+            for e in chunks[i]:
+                args.extend(e)
+            keys = [*queue._add_keys, queue.keys.bulk_record(call, i)]
+            pipe.execute_command("EVALSHA", lua.sha, lua.num_keys, *keys, *args)
+        for i, reply in zip(pending, await pipe.execute(raise_on_error=False), strict=True):
+            replies[i] = reply
+        pending = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if not pending:
+            break
+        await queue._ensure_loaded(lua)
+    failed = next((r for r in replies if isinstance(r, BaseException)), None)
+    out: list[tuple[str, int]] = []
+    written_items: list[int] = []
+    for i, reply in enumerate(replies):
+        if isinstance(reply, BaseException):
+            continue
+        it = iter(reply)
+        pairs = [(as_text(job_id), int(created)) for job_id, created in zip(it, it, strict=True)]
+        out.extend(pairs)
+        written_items.extend(i * CHUNK + n for n, (_, created) in enumerate(pairs) if created)
+    if failed is not None:
+        written = [job_id for job_id, created in out if created]
+        raise BulkAddError(len(entries), written_items, written, failed)
     return out
 
 

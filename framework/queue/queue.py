@@ -28,7 +28,7 @@ from framework.queue.options import (
     coerce_options,
     keep_for,
 )
-from framework.queue.producer import AddBatcher, Entry, add_entries
+from framework.queue.producer import AddBatcher, Entry, add_bulk_entries
 from framework.queue.scripts import LuaScript, execute, script
 from framework.queue.serialization import as_text
 from framework.queue.waiter import JobWaiter
@@ -211,7 +211,14 @@ class Queue:
         """Add many jobs in one round trip. Each item: {"name": ..., "data": ..., "opts": {...}}.
 
         Every item is validated before anything is written: one bad item writes nothing. Items whose
-        job_id already exists are returned as the existing jobs.
+        job_id already exists are returned as the existing jobs. Each chunk of 1000 jobs is written at
+        most once, even when the connection drops and the call is re-sent.
+
+        Raises:
+            BulkAddError: Redis refused part of the call (e.g. out of memory); `written` names the jobs that
+                were written (add only the other items again).
+            RedisUnavailableError: Redis could not be reached (or did not answer in time): some chunks may
+                have been written. Adding the same items again is safe only with job ids.
         """
         if tracing.is_active():
             items = [
@@ -234,7 +241,7 @@ class Queue:
         if not prepared:
             return []
         timestamp = now_ms()
-        results = await add_entries(self, [entry for entry, _ in prepared], timestamp)
+        results = await add_bulk_entries(self, [entry for entry, _ in prepared], timestamp)
         out: list[Job[Any]] = []
         for (entry, data), (job_id, created) in zip(prepared, results, strict=True):
             existing = None if created else await self.get_job(job_id)

@@ -53,8 +53,12 @@ class TestRedactUrl:
 
     def test_url_without_password_is_unchanged(self) -> None:
         """A host:port pair is not mistaken for user:password."""
-        for url in ("redis://localhost:6379/0", "unix:///run/redis.sock", "redis://alice@host"):
+        for url in ("redis://localhost:6379/0", "unix:///run/redis.sock"):
             assert redact_url(url) == url
+
+    def test_lone_userinfo_is_hidden(self) -> None:
+        """`redis://token@host` may carry a password (some clients read it so): hidden, like a password."""
+        assert redact_url("redis://alice@host") == "redis://***@host"
 
     def test_password_in_query_string(self) -> None:
         """redis-py also takes `?password=`, which is hidden as well."""

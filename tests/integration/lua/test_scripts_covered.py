@@ -16,6 +16,8 @@ COVERED = {
     "addJob": "test_add_job",
     "addJobs": "test_add_jobs",
     "addFlow": "test_add_flow",
+    "addJobsOnce": "test_add_jobs_once",
+    "jobSummary": "test_job_summary",
     "moveToActive": "test_move_to_active",
     "moveToFinished": "test_move_to_finished",
     "extendLocks": "test_extend_locks",
