@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from framework.connection import CONNECTION_ERRORS, is_permanent
+from framework.errors import CorruptJobError
 from framework.queue.job import Job
 from framework.queue.options import DEFAULT_KEEP_FAILED, keep_for
 from framework.queue.queue import Queue, now_ms
@@ -94,7 +95,10 @@ class StallChecker:
                             job_id=jid,
                             outcome="failed" if raw_id in failed else "moved back to waiting",
                         )
-                        job = await self._queue.get_job(jid)
+                        try:
+                            job = await self._queue.get_job(jid)
+                        except CorruptJobError:
+                            continue  # a hand-edited hash: its run fails it; the stall check carries on
                         if job is not None:
                             self._on_stalled(job)
                             if raw_id in failed and self._on_failed is not None:

@@ -20,6 +20,7 @@
 --- @include "pushReady"
 --- @include "removeJobKeys"
 --- @include "trimFinished"
+--- @include "incrField"
 if not redis.call("SET", KEYS[6], ARGV[2], "PX", ARGV[4], "NX") then
   return false
 end
@@ -31,7 +32,7 @@ local stalled, failed = {}, {}
 
 local function fail(jobId, jobKey, reason)
   redis.call("HDEL", jobKey, "cancel")
-  local attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
+  local attempts = incrField(jobKey, "attemptsMade")
   redis.call("HSET", jobKey, "failedReason", reason, "finishedOn", now)
   redis.call("ZADD", KEYS[5], now, jobId)
   emit(KEYS[7], maxEvents, "failed", "jobId", jobId, "failedReason", reason, "attemptsMade", attempts)
@@ -42,8 +43,8 @@ end
 for _, jobId in ipairs(redis.call("SMEMBERS", KEYS[9])) do
   local jobKey = base .. jobId
   if redis.call("EXISTS", jobKey .. ":lock") == 0 and redis.call("ZREM", KEYS[1], jobId) == 1
-      and redis.call("EXISTS", jobKey) == 1 then
-    local count = redis.call("HINCRBY", jobKey, "stc", 1)
+      and redis.call("TYPE", jobKey)["ok"] == "hash" then
+    local count = incrField(jobKey, "stc")
     if redis.call("HGET", jobKey, "cancel") == "1" then
       fail(jobId, jobKey, "cancelled")
     elseif count > maxStalled then

@@ -68,17 +68,26 @@ for i = 0, n - 1 do
   local o = 10 + i * 8
   local jobId, token, kind, value = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
   local jobKey = base .. jobId
-  local lock = redis.call("GET", jobKey .. ":lock")
+  -- Everything a job's writes depend on is read and checked before its first write: a hand-edited job (a
+  -- key of another type, a non-integer attemptsMade) must not stop this script halfway with a job
+  -- unlocked but in no state. Such a job is failed cleanly below, or dropped when it is not a hash.
+  local lock = redis.pcall("GET", jobKey .. ":lock")
+  if type(lock) == "table" then lock = false end -- not a string: no lock of ours
   local active = redis.call("ZSCORE", KEYS[2], jobId)
   -- ats is written when a job is taken, so a hash without it is gone (or never ran).
-  local fields = redis.call("HMGET", jobKey, "ats", "cancel", "ftk", "parentKey")
+  local fields = redis.pcall("HMGET", jobKey, "ats", "cancel", "ftk", "parentKey", "attemptsMade")
+  local notHash = fields.err ~= nil
+  if notHash then fields = {} end
+  local made = fields[5]
+  local corrupt = made and not (#made <= 15 and string.match(made, "^%-?%d+$"))
   local ours = lock == token
   if not lock and active then
     ours = (workerId .. ":" .. (fields[1] or "")) == token
   end
-  if not fields[1] and redis.call("EXISTS", jobKey) == 0 then
+  if notHash or (not fields[1] and redis.call("EXISTS", jobKey) == 0) then
     results[i + 1] = -1
     redis.call("ZREM", KEYS[2], jobId)
+    if notHash then redis.call("DEL", jobKey .. ":lock") end
   elseif not ours then
     if not active and token ~= "" and fields[3] == token then
       results[i + 1] = 1
@@ -97,7 +106,16 @@ for i = 0, n - 1 do
     end
     local attempts = 0
     if kind ~= "waiting-children" then
-      attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
+      if corrupt then
+        kind = "failed"
+        value = "corrupt job: its attemptsMade field is not an integer (" .. string.sub(made, 1, 40) ..
+          "); the hash was changed outside nestq. Failed without retry"
+        if ARGV[o + 4] == "" then ARGV[o + 4] = "[]" end -- a completed run carries no stack trace list
+        redis.call("HSET", jobKey, "attemptsMade", 1)
+        attempts = 1
+      else
+        attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
+      end
       if metricsWindow > 0 then metricsRecord(jobKey, kind, attempts, now) end
     end
     local keepCount, keepAge = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])

@@ -12,6 +12,7 @@
 --- @include "emit"
 --- @include "removeJobKeys"
 --- @include "trimFinished"
+--- @include "incrField"
 local base = ARGV[1]
 local now = tonumber(ARGV[3])
 local released = 0
@@ -30,7 +31,7 @@ for i = 6, #ARGV, 2 do
     redis.call("DEL", lockKey)
     if redis.call("HGET", jobKey, "cancel") == "1" then
       redis.call("HDEL", jobKey, "cancel")
-      local attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
+      local attempts = incrField(jobKey, "attemptsMade")
       redis.call("HSET", jobKey, "failedReason", "cancelled", "finishedOn", now)
       redis.call("ZADD", KEYS[5], now, jobId)
       emit(KEYS[3], ARGV[2], "failed", "jobId", jobId, "failedReason", "cancelled", "attemptsMade", attempts)

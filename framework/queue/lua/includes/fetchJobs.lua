@@ -28,10 +28,14 @@ local function fetchJobs(waitKey, activeKey, prioritizedKey, markerKey, limiterK
       prev = "prioritized"
     end
     local jobKey = base .. jobId
-    -- An id whose hash is gone (removed by hand) is dropped: there is no job left to run.
-    if redis.call("EXISTS", jobKey) == 1 then
+    -- An id whose hash is gone (removed by hand), or is not a hash, is dropped: there is no job to run.
+    if redis.call("TYPE", jobKey)["ok"] == "hash" then
       n = n + 1
-      local ats = redis.call("HINCRBY", jobKey, "ats", 1)
+      local ats = redis.pcall("HINCRBY", jobKey, "ats", 1)
+      if type(ats) == "table" then -- a hand-edited, non-integer start count: restart it (nothing half-done)
+        ats = 1
+        redis.call("HSET", jobKey, "ats", ats)
+      end
       local token = workerId .. ":" .. ats
       redis.call("SET", jobKey .. ":lock", token, "PX", lockMs)
       redis.call("ZADD", activeKey, now, jobId)
