@@ -41,6 +41,7 @@ from framework.dashboard.auth import (
 )
 from framework.dashboard.data import ActionError, NotFoundError, QueueSource
 from framework.dashboard.formatting import format_ago, format_duration, format_time
+from framework.dashboard.observability import routes as observability_routes
 from framework.errors import CorruptJobError
 
 __all__ = ["Dashboard", "create_dashboard"]
@@ -139,7 +140,8 @@ class Dashboard:
             time=format_time, ago=format_ago, duration=format_duration, json=data.pretty_json, seg=_segment
         )
         self._templates.globals.update(STATE_LABELS=STATE_LABELS, STATES=data.STATES)
-        self._assets = {name: _asset_version(name) for name in ("dashboard.css", "dashboard.js")}
+        assets = ("dashboard.css", "dashboard.js", "observability.css", "observability.js")
+        self._assets = {name: _asset_version(name) for name in assets}
         self._router = self._build_router()
         self._csrf_key = _csrf_key(auth)
 
@@ -242,6 +244,7 @@ class Dashboard:
             ),
             Route("/api/queues/{queue}/jobs/{job_id:path}", api(self._api_job)),
             Route("/api/queues/{queue}/{action}", act(self._queue_action), methods=["POST"]),
+            *observability_routes(self),  # activity charts, workers, Redis server info
             Mount("/static", StaticFiles(directory=_STATIC)),
         ]
         return Starlette(routes=routes)

@@ -88,11 +88,6 @@ async def queue_metrics(queue: Queue, minutes: int = 60) -> dict[str, Any]:
     }
 
 
-def _info_number(info: dict[str, Any], key: str) -> Any:
-    value = info.get(key)
-    return None if value is None else value
-
-
 async def redis_info(client: Redis) -> dict[str, Any]:
     """The server's version, memory, clients and load (INFO), for the dashboard's server panel."""
     info: dict[str, Any] = await client.info()
@@ -101,14 +96,13 @@ async def redis_info(client: Redis) -> dict[str, Any]:
         "server": "valkey" if info.get("valkey_version") or info.get("server_name") == "valkey" else "redis",
         "version": as_text(version) if version is not None else None,
         "mode": info.get("redis_mode"),
-        "uptime_seconds": _info_number(info, "uptime_in_seconds"),
-        "used_memory": _info_number(info, "used_memory"),
-        "used_memory_human": info.get("used_memory_human"),
-        "used_memory_peak_human": info.get("used_memory_peak_human"),
-        "maxmemory": _info_number(info, "maxmemory"),
+        "uptime_seconds": info.get("uptime_in_seconds"),
+        "used_memory": info.get("used_memory"),
+        "used_memory_peak": info.get("used_memory_peak"),
+        "maxmemory": info.get("maxmemory"),
         "maxmemory_policy": info.get("maxmemory_policy"),
-        "connected_clients": _info_number(info, "connected_clients"),
-        "blocked_clients": _info_number(info, "blocked_clients"),
-        "ops_per_sec": _info_number(info, "instantaneous_ops_per_sec"),
-        "total_commands_processed": _info_number(info, "total_commands_processed"),
+        "connected_clients": info.get("connected_clients"),
+        "blocked_clients": info.get("blocked_clients"),
+        "ops_per_sec": info.get("instantaneous_ops_per_sec"),
+        "total_commands_processed": info.get("total_commands_processed"),
     }

@@ -1,0 +1,116 @@
+"""The dashboard's observability pages: activity (throughput and failure charts per queue over the last
+hour or day, run / wait time percentiles, Redis server info) and live workers, with their JSON twins.
+
+    {base}/activity?range=hour|day     {base}/api/activity?range=hour|day
+    {base}/workers                     {base}/api/workers
+                                       {base}/api/server
+
+Read-only: the numbers come from `framework.observability.report`, as for `nestq metrics` / `nestq workers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from framework.dashboard.charts import bar_chart, bin_series
+from framework.observability.report import queue_metrics, redis_info, workers_of
+
+if TYPE_CHECKING:
+    from framework.dashboard.app import Dashboard
+
+RANGES = {"hour": (60, 60, 1), "day": (1440, 96, 15)}  # minutes, bars, minutes per bar
+COMPLETED_COLOR = "#16a34a"
+FAILED_COLOR = "#dc2626"
+
+
+def routes(dashboard: Dashboard) -> list[Route]:
+    """The observability routes, wrapped like the dashboard's own (errors, auth, JSON)."""
+    page, api = dashboard._page, dashboard._api
+    return [
+        Route("/activity", page(lambda request: _activity_page(dashboard, request))),
+        Route("/workers", page(lambda request: _workers_page(dashboard, request))),
+        Route("/api/activity", api(lambda request: _activity(dashboard, request))),
+        Route("/api/workers", api(lambda request: _workers(dashboard))),
+        Route("/api/server", api(lambda request: _server(dashboard))),
+    ]
+
+
+def _range(request: Request) -> str:
+    value = request.query_params.get("range", "hour")
+    if value not in RANGES:
+        raise ValueError(f"range must be 'hour' or 'day', got {value!r}")
+    return value
+
+
+async def _queues(dashboard: Dashboard) -> list[Any]:
+    return [await dashboard.source.get(name) for name in await dashboard.source.names()]
+
+
+async def _activity(dashboard: Dashboard, request: Request) -> dict[str, Any]:
+    span = _range(request)
+    minutes = RANGES[span][0]
+    queues = await _queues(dashboard)
+    reports = await asyncio.gather(*(queue_metrics(q, minutes) for q in queues))
+    return {"range": span, "minutes": minutes, "queues": list(reports)}
+
+
+async def _workers(dashboard: Dashboard) -> list[dict[str, Any]]:
+    return await workers_of(await _queues(dashboard))
+
+
+async def _server(dashboard: Dashboard) -> dict[str, Any] | None:
+    queues = await _queues(dashboard)
+    return await redis_info(queues[0].client) if queues else None
+
+
+def _bar_times(minutes: int, per_bar: int) -> list[str]:
+    now = time.time()
+    bars = minutes // per_bar
+    out = []
+    for i in range(bars):
+        ago = (bars - 1 - i) * per_bar
+        start = time.strftime("%H:%M", time.localtime(now - (ago + per_bar - 1) * 60))
+        end = time.strftime("%H:%M", time.localtime(now - ago * 60))
+        out.append(start if per_bar == 1 else f"{start} to {end}")
+    return out
+
+
+def _charts(report: dict[str, Any], span: str) -> dict[str, Any]:
+    minutes, bars, per_bar = RANGES[span]
+    times = _bar_times(minutes, per_bar)
+    start_label = "1 hour ago" if span == "hour" else "24 hours ago"
+    charts = {}
+    for kind, color in (("completed", COMPLETED_COLOR), ("failed", FAILED_COLOR)):
+        series = bin_series(report[kind], bars)
+        tips = [f"{t}: {v} {kind}" for t, v in zip(times, series, strict=False)]
+        charts[kind] = bar_chart(
+            series,
+            color=color,
+            label=f"{report['queue']}: jobs {kind} per {'minute' if per_bar == 1 else f'{per_bar} minutes'}",
+            start_label=start_label,
+            end_label="now",
+            tooltips=tips,
+        )
+    return charts
+
+
+async def _activity_page(dashboard: Dashboard, request: Request) -> Response:
+    payload = await _activity(dashboard, request)
+    server = await _server(dashboard)
+    span = payload["range"]
+    queues = [{**report, "charts": _charts(report, span)} for report in payload["queues"]]
+    return dashboard._render(
+        request, "activity.html", queues=queues, range=span, ranges=list(RANGES), server=server
+    )
+
+
+async def _workers_page(dashboard: Dashboard, request: Request) -> Response:
+    workers = await _workers(dashboard)
+    server = await _server(dashboard)
+    return dashboard._render(request, "workers.html", workers=workers, server=server)
