@@ -8,6 +8,7 @@ FastAPI is imported only when `Inject` is called; `resolve(request, token)` serv
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -55,4 +56,4 @@ def _unwrap(token: object) -> object:
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text).strip("_") or "provider"
+    return re.sub(r"\W+", "_", text).strip("_") or "provider"

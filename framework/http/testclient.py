@@ -9,18 +9,26 @@ application closes when the block ends. Exposed as `framework.testing.http_clien
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from framework.di.application import Application
 from framework.http.lifespan import get_application, testing_overrides
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["http_client", "run_lifespan"]
+    class HttpTestClient(httpx.AsyncClient):
+        """The client `http_client` yields: an `httpx.AsyncClient` with the running application."""
+
+        nest: Application
+
+
+__all__ = ["http_client", "run_lifespan"]  # HttpTestClient: for type hints, under TYPE_CHECKING
 
 
 @asynccontextmanager
@@ -30,7 +38,7 @@ async def http_client(
     overrides: Mapping[object, object] | None = None,
     base_url: str = "http://testserver",
     **client_options: Any,
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AsyncIterator[HttpTestClient]:
     """Run `app`'s lifespan (nestq providers replaced by `overrides`) and yield an `httpx.AsyncClient` on it.
 
     Args:
@@ -47,8 +55,9 @@ async def http_client(
     try:
         async with run_lifespan(app) as state:
             transport = httpx.ASGITransport(app=_with_state(app, state))
-            async with httpx.AsyncClient(transport=transport, base_url=base_url, **client_options) as client:
-                client.nest = get_application({"state": state})  # type: ignore[attr-defined]
+            client = _client_class()(transport=transport, base_url=base_url, **client_options)
+            client.nest = get_application({"state": state})
+            async with client:
                 yield client
     finally:
         testing_overrides.reset(reset)
@@ -93,6 +102,14 @@ async def _expect(task: asyncio.Task[None], outbox: asyncio.Queue[Message], expe
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
         raise RuntimeError(f"the app's lifespan failed: {message.get('message') or message['type']}")
+
+
+@functools.cache
+def _client_class() -> type[HttpTestClient]:
+    """`HttpTestClient`, made at first use: httpx is a test-time dependency, not a runtime one."""
+    import httpx
+
+    return type("HttpTestClient", (httpx.AsyncClient,), {"__module__": __name__})
 
 
 def _with_state(app: ASGIApp, state: Mapping[str, Any]) -> ASGIApp:

@@ -37,7 +37,7 @@ async def test_fastapi_example_reports_users_and_openapi(overrides: dict[object,
         assert accepted.json() == {"job_id": job_id}
         assert accepted.headers["location"] == f"http://testserver/reports/{job_id}"
         assert (await client.get(f"/reports/{job_id}")).json()["state"] == "prioritized"
-        await client.nest.run_until_drained("reports")  # type: ignore[attr-defined]
+        await client.nest.run_until_drained("reports")
         done = (await client.get(f"/reports/{job_id}")).json()
         assert done["state"] == "completed" and done["progress"] == 100
         assert done["result"]["report_id"] == job_id
@@ -52,7 +52,7 @@ async def test_fastapi_example_reports_users_and_openapi(overrides: dict[object,
         assert created.status_code == 201, created.text
         again = await client.post("/users", json={"email": "grace@example.com", "name": "G"})
         assert again.status_code == 409
-        await client.nest.run_until_drained("notifications", "email")  # type: ignore[attr-defined]
+        await client.nest.run_until_drained("notifications", "email")
         mailer: FakeMailer = overrides[Mailer]
         assert [m["Subject"] for m in mailer.to("grace@example.com")] == ["Welcome to nestq, Grace!"]
 

@@ -100,11 +100,11 @@ async def test_endpoint_injects_a_provider_and_a_queue(app_module: type[Module],
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["now"] == "Hello, Ada!"
-        queue = client.nest.queue("greetings")  # type: ignore[attr-defined]
+        queue = client.nest.queue("greetings")
         job = await queue.get_job(body["job_id"])
         assert job is not None and job.data == {"name": "Ada"} and await job.get_state() == "waiting"
         # producer-only by default: nothing ran it; the test drains it itself
-        await client.nest.run_until_drained("greetings")  # type: ignore[attr-defined]
+        await client.nest.run_until_drained("greetings")
         assert await job.wait_until_finished(timeout=5) == "Hello, Ada!"
 
 
@@ -114,8 +114,8 @@ async def test_http_client_overrides_providers(app_module: type[Module]) -> None
     async with http_client(api, overrides={Greeter: FakeGreeter()}) as client:
         body = (await client.post("/greetings/Bob")).json()
         assert body["now"] == "fake hello Bob"
-        await client.nest.run_until_drained("greetings")  # type: ignore[attr-defined]
-        job = await client.nest.queue("greetings").get_job(body["job_id"])  # type: ignore[attr-defined]
+        await client.nest.run_until_drained("greetings")
+        job = await client.nest.queue("greetings").get_job(body["job_id"])
         assert job is not None and job.return_value == "fake hello Bob"
     async with http_client(api) as client:  # a new lifespan: the real provider again
         assert (await client.post("/greetings/Bob")).json()["now"] == "Hello, Bob!"
@@ -126,7 +126,7 @@ async def test_workers_true_runs_processors_in_the_web_process(app_module: type[
     api = build_api(app_module, workers=True)
     async with http_client(api) as client:
         body = (await client.post("/greetings/Cy")).json()
-        job = await client.nest.queue("greetings").get_job(body["job_id"])  # type: ignore[attr-defined]
+        job = await client.nest.queue("greetings").get_job(body["job_id"])
         assert job is not None
         assert await job.wait_until_finished(timeout=10) == "Hello, Cy!"
 
