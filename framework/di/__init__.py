@@ -21,6 +21,7 @@ from framework.di.decorators import (
     processor,
     queue_events_listener,
 )
+from framework.di.flows import inject_flow_producer
 from framework.di.interceptors import use_interceptors
 from framework.di.metadata import QueueToken
 from framework.di.module import Module
@@ -38,6 +39,7 @@ __all__ = [
     "QueueSpec",
     "QueueToken",
     "inject",
+    "inject_flow_producer",
     "inject_queue",
     "on_active",
     "on_completed",

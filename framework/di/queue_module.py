@@ -280,6 +280,14 @@ class QueueModule(Module):
         )
 
     @staticmethod
+    def register_flow_producer(*names: str, connection_name: str | None = None) -> type[Module]:
+        """A module providing and exporting a `FlowProducer` per name, on the application's connection
+        (`inject_flow_producer(name)` to inject one). See framework/di/flows.py."""
+        from framework.di.flows import register_flow_producer
+
+        return register_flow_producer(*names, connection_name=connection_name)
+
+    @staticmethod
     def register_queue_async(
         name: str,
         *,

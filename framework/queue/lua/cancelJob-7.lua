@@ -15,6 +15,8 @@
 --- @include "emit"
 --- @include "removeJobKeys"
 --- @include "trimFinished"
+--- @include "pushReady"
+--- @include "flowParent"
 local base, jobId = ARGV[1], ARGV[2]
 local jobKey = base .. jobId
 if redis.call("EXISTS", jobKey) == 0 then return 0 end
@@ -34,6 +36,7 @@ local now = tonumber(ARGV[3])
 local keepCount = tonumber(ARGV[5])
 local attempts = redis.call("HGET", jobKey, "attemptsMade") or 0
 emit(KEYS[7], ARGV[4], "failed", "jobId", jobId, "failedReason", "cancelled", "attemptsMade", attempts)
+flowJobFinished(jobKey, redis.call("HGET", jobKey, "parentKey"), "failed", "cancelled", now, ARGV[4])
 if keepCount == 0 then
   removeJobKeys(base, jobId)
 else

@@ -21,6 +21,7 @@
 --- @include "removeJobKeys"
 --- @include "trimFinished"
 --- @include "incrField"
+--- @include "flowParent"
 if not redis.call("SET", KEYS[6], ARGV[2], "PX", ARGV[4], "NX") then
   return false
 end
@@ -36,6 +37,7 @@ local function fail(jobId, jobKey, reason)
   redis.call("HSET", jobKey, "failedReason", reason, "finishedOn", now)
   redis.call("ZADD", KEYS[5], now, jobId)
   emit(KEYS[7], maxEvents, "failed", "jobId", jobId, "failedReason", reason, "attemptsMade", attempts)
+  flowJobFinished(jobKey, redis.call("HGET", jobKey, "parentKey"), "failed", reason, now, maxEvents)
   trimFinished(KEYS[5], base, tonumber(ARGV[6]), tonumber(ARGV[7]), now)
   failed[#failed + 1] = jobId
 end

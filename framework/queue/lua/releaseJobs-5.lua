@@ -13,6 +13,8 @@
 --- @include "removeJobKeys"
 --- @include "trimFinished"
 --- @include "incrField"
+--- @include "pushReady"
+--- @include "flowParent"
 local base = ARGV[1]
 local now = tonumber(ARGV[3])
 local released = 0
@@ -35,6 +37,7 @@ for i = 6, #ARGV, 2 do
       redis.call("HSET", jobKey, "failedReason", "cancelled", "finishedOn", now)
       redis.call("ZADD", KEYS[5], now, jobId)
       emit(KEYS[3], ARGV[2], "failed", "jobId", jobId, "failedReason", "cancelled", "attemptsMade", attempts)
+      flowJobFinished(jobKey, redis.call("HGET", jobKey, "parentKey"), "failed", "cancelled", now, ARGV[2])
       trimFinished(KEYS[5], base, tonumber(ARGV[4]), tonumber(ARGV[5]), now)
     else
       redis.call("RPUSH", KEYS[2], jobId)

@@ -10,6 +10,8 @@ import pytest
 from framework import FlowJob, FlowProducer, JobNotFoundError, JobState, WaitingChildrenError
 from framework.queue import Queue, Worker
 
+from .conftest import take_job, wait_for
+
 
 @pytest.fixture
 async def flow(redis_url: str, prefix: str) -> AsyncIterator[FlowProducer]:
@@ -390,3 +392,33 @@ class TestGetFlow:
 def test_queue_type_is_shared(flow: FlowProducer) -> None:
     """flow.queue(name) returns one Queue per name."""
     assert isinstance(flow.queue("a"), Queue) and flow.queue("a") is flow.queue("a")
+
+
+class TestOtherEndings:
+    async def test_cancelled_child_applies_its_policy(self, flow: FlowProducer) -> None:
+        """A waiting child cancelled with fail_parent_on_failure fails its parent, as a last failure does."""
+        node = await flow.add(
+            FlowJob("p", "parents", children=[FlowJob("c", "kids", opts={"fail_parent_on_failure": True})])
+        )
+        assert await node.children[0].job.cancel()
+        assert await node.job.get_state() == JobState.FAILED
+
+    async def test_child_failed_by_the_stall_check_applies_its_policy(
+        self, flow: FlowProducer, make_worker
+    ) -> None:
+        """A child whose worker died too often is failed by the stall check and its parent moves on."""
+        node = await flow.add(
+            FlowJob(
+                "p", "parents", children=[FlowJob("c", "kids", opts={"ignore_dependency_on_failure": True})]
+            )
+        )
+        await take_job(flow.queue("kids"), lock_ms=1)
+        worker = make_worker(lambda j: None, name="kids", stalled_interval=0.05, max_stalled_count=0)
+
+        async def parent_ready() -> bool:
+            return await node.job.get_state() == JobState.WAITING
+
+        await wait_for(parent_ready, timeout=10)
+        assert worker.is_running
+        [reason] = (await node.job.get_failed_children_values()).values()
+        assert reason.startswith("job stalled")
