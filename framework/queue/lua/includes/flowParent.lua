@@ -22,9 +22,12 @@ end
 local function flowReleaseParent(parentKey, now, maxEvents)
   local pbase, pid = flowSplitKey(parentKey)
   if redis.call("ZREM", pbase .. "waiting-children", pid) == 0 then return 0 end
-  local f = redis.call("HMGET", parentKey, "priority", "lifo", "delay")
+  local f = redis.call("HMGET", parentKey, "priority", "lifo", "delay", "ats")
   local events = pbase .. "events"
-  local delay = tonumber(f[3]) or 0
+  -- A parent added with a delay waits it out after its children; one that already ran (dynamic
+  -- children) goes straight back to waiting.
+  local delay = 0
+  if not f[4] then delay = tonumber(f[3]) or 0 end
   if delay > 0 then
     redis.call("ZADD", pbase .. "delayed", now + delay, pid)
     emit(events, maxEvents, "delayed", "jobId", pid, "delay", now + delay, "prev", "waiting-children")
@@ -97,7 +100,8 @@ end
 -- A job finished for good: tell its parent, if it has one. kind is "completed" or "failed".
 local function flowJobFinished(jobKey, parentKey, kind, value, now, maxEvents)
   if not parentKey then return end
-  if redis.call("EXISTS", parentKey) == 0 then return end
+  -- Gone (removed), or not a job hash (edited by hand): nothing to update.
+  if redis.call("TYPE", parentKey).ok ~= "hash" then return end
   if kind == "completed" then
     flowChildCompleted(jobKey, parentKey, value, now, maxEvents)
   else
