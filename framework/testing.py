@@ -12,6 +12,9 @@ an HTTP app (FastAPI or Starlette with `framework.http.lifespan`) with its lifes
         assert (await client.post("/users", json={...})).status_code == 201
         await client.nest.run_until_drained("email")
 
+(`with http_test_client(api, overrides=...)` for Starlette's TestClient in sync tests, and
+`async with http_server(api, overrides=...) as served:` for a real uvicorn server at `served.url`),
+
 or, NestJS style:
 
     app = await (
@@ -31,16 +34,19 @@ from structlog.testing import capture_logs
 from framework.di.application import Application, ApplicationContext
 from framework.di.module import Module, dynamic_module
 from framework.di.providers import ProviderSpec, provide
-from framework.http.testclient import http_client
+from framework.http.testclient import RunningServer, http_client, http_server, http_test_client
 
 __all__ = [
     "Application",
     "OverrideBy",
+    "RunningServer",
     "Test",
     "TestingModuleBuilder",
     "capture_logs",
     "create_testing_app",
     "http_client",
+    "http_server",
+    "http_test_client",
 ]
 
 

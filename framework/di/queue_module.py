@@ -301,7 +301,8 @@ class QueueModule(Module):
         Args:
             name: the queue's name (`inject_queue(name)` injects it).
             use_factory: a function (sync or `async`) returning the queue's default job options
-                (`JobOptions` or a dict), a `QueueSpec` of this name, or None for no defaults of its own.
+                (`JobOptions` or a dict), a `QueueSpec` of this name (or `{"default_job_options": ...}`),
+                or None for no defaults of its own.
             inject: tokens passed to `use_factory` positionally; None reads its parameters' type hints.
             imports: modules whose exports the factory needs.
             connection_name: as for `register_queue`.
@@ -390,6 +391,8 @@ def _checked_spec(value: object, spec: QueueSpec, where: str) -> QueueSpec:
                 f"on {spec.connection_name or 'the default'} connection"
             )
         return dataclasses.replace(value, connection_name=spec.connection_name)
+    if isinstance(value, Mapping) and "default_job_options" in value:  # QueueSpec's fields as a dict
+        return _checked_spec(QueueSpec.of({"name": spec.name, **value}), spec, where)
     if isinstance(value, JobOptions | Mapping):
         return dataclasses.replace(spec, default_job_options=_options(value, where))
     raise ConfigurationError(

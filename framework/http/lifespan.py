@@ -21,6 +21,7 @@ from framework.di.module import Module, module_name
 from framework.errors import NestqError
 
 STATE_KEY = "nestq_application"
+OVERRIDES_KEY = "nestq_testing_overrides"  # on app.state: overrides for a lifespan run in another thread
 
 # Provider overrides for the next lifespan started in this context (framework.testing.http_client).
 testing_overrides: contextvars.ContextVar[Mapping[object, object] | None] = contextvars.ContextVar(
@@ -42,6 +43,7 @@ class NestLifespan:
         workers: Workers = False,
         listeners: bool = True,
         shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT,
+        overrides: Mapping[object, object] | None = None,
     ) -> None:
         if not (isinstance(module, type) and issubclass(module, Module)):
             raise TypeError(f"framework.http.lifespan takes the root Module class, got {module!r}")
@@ -49,16 +51,22 @@ class NestLifespan:
         self.workers = workers
         self.listeners = listeners
         self.shutdown_timeout = shutdown_timeout
+        self.overrides = dict(overrides or {})
 
     def __call__(self, app: Any) -> Any:
         return self._run(app)
 
     @asynccontextmanager
     async def _run(self, app: Any) -> AsyncIterator[dict[str, Any]]:
-        application = await Application.create(self.module, overrides=testing_overrides.get())
+        state = getattr(app, "state", None)
+        overrides = {
+            **self.overrides,
+            **(getattr(state, OVERRIDES_KEY, None) or {}),
+            **(testing_overrides.get() or {}),
+        }
+        application = await Application.create(self.module, overrides=overrides)
         try:
             await application.start(self.workers, listeners=self.listeners)
-            state = getattr(app, "state", None)
             if state is not None:
                 setattr(state, STATE_KEY, application)
             try:
@@ -79,6 +87,7 @@ def lifespan(
     workers: Workers = False,
     listeners: bool = True,
     shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT,
+    overrides: Mapping[object, object] | None = None,
 ) -> NestLifespan:
     """A lifespan for `FastAPI(lifespan=...)` or `Starlette(lifespan=...)` running `module`'s application.
 
@@ -88,11 +97,14 @@ def lifespan(
             in it, or the queue names whose processors to run.
         listeners: run the `@queue_events_listener` classes.
         shutdown_timeout: seconds active jobs get to finish at shutdown (with `workers`).
+        overrides: replacement providers by token (tests; see also `framework.testing.http_client`).
 
     Returns:
         The lifespan; endpoints get providers with `Inject(token)` (FastAPI) or `resolve(request, token)`.
     """
-    return NestLifespan(module, workers=workers, listeners=listeners, shutdown_timeout=shutdown_timeout)
+    return NestLifespan(
+        module, workers=workers, listeners=listeners, shutdown_timeout=shutdown_timeout, overrides=overrides
+    )
 
 
 def get_application(source: HTTPConnection | Scope | Any) -> Application:

@@ -19,6 +19,7 @@ from framework import (
     Module,
     QueueConfig,
     QueueModule,
+    QueueSpec,
     process,
     processor,
     provide,
@@ -275,3 +276,34 @@ async def test_missing_factory_dependency_says_to_pass_imports(redis_url: str) -
 
     with pytest.raises(ConfigurationError, match=r"pass the module that provides and exports AppSettings"):
         await Application.create(AppModule)
+
+
+async def test_register_queue_async_accepts_a_spec_dict_or_none_and_refuses_the_rest(
+    redis_url: str, prefix: str
+) -> None:
+    """The factory may return {"default_job_options": ...}, a QueueSpec, or None; anything else is named."""
+
+    async def spec_dict() -> dict[str, Any]:
+        return {"default_job_options": {"attempts": 3}}
+
+    class AppModule(Module):
+        imports = [
+            QueueModule.for_root(redis_url, prefix=prefix),
+            QueueModule.register_queue_async("a", use_factory=spec_dict),
+            QueueModule.register_queue_async("b", use_factory=lambda: QueueSpec("b", JobOptions(priority=4))),
+            QueueModule.register_queue_async("c", use_factory=lambda: None),
+        ]
+
+    async with Application.create(AppModule) as app:
+        assert (await app.queue("a").add("x", {})).opts.attempts == 3
+        assert (await app.queue("b").add("x", {})).opts.priority == 4
+        assert (await app.queue("c").add("x", {})).opts.attempts == 1
+
+    class Bad(Module):
+        imports = [
+            QueueModule.for_root(redis_url, prefix=prefix),
+            QueueModule.register_queue_async("d", use_factory=lambda: QueueSpec("other")),
+        ]
+
+    with pytest.raises(ConfigurationError, match=r"register_queue_async\('d'\).*not queue 'd'"):
+        await Application.create(Bad)

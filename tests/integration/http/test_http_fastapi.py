@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
@@ -20,7 +18,7 @@ from starlette.routing import Route
 
 from framework import Job, Module, Queue, QueueModule, inject_queue, process, processor
 from framework.http import ApplicationNotRunningError, Inject, dashboard_app, lifespan, resolve
-from framework.testing import http_client
+from framework.testing import http_client, http_server, http_test_client
 
 
 class Greeter:
@@ -174,12 +172,6 @@ async def test_starlette_endpoint_resolves_from_the_container(app_module: type[M
         assert body["now"] == "fake hello St" and body["queue"] == "greetings"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _gate(api: FastAPI) -> Iterator[dict[str, asyncio.Event]]:
     api.state.gate = {"entered": asyncio.Event(), "release": asyncio.Event()}
@@ -204,46 +196,49 @@ async def _eventually(check: Callable[[], Awaitable[bool]], timeout: float) -> N
             await asyncio.sleep(0.02)
 
 
-Served = tuple[FastAPI, uvicorn.Server, int, "asyncio.Task[None]"]
-
-
-@pytest.fixture
-async def served(app_module: type[Module]) -> AsyncIterator[Served]:
-    """The API on a real uvicorn server in this loop: (api, server, port, the server's task)."""
-    api = build_api(app_module)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", log_config=None)
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return server.started
-
-    await _eventually(started, 20)
-    try:
-        yield api, server, port, task
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
-
-
-async def test_application_closes_after_the_server_stops_accepting(
-    served: Served,
-) -> None:
+async def test_application_closes_after_the_server_stops_accepting(app_module: type[Module]) -> None:
     """On shutdown the server stops accepting first, the open request still uses the application,
     and the application closes only after that request finished."""
-    api, server, port, serving = served
+    api = build_api(app_module)
     with _gate(api) as gate:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as http:
+        async with http_server(api) as served, httpx.AsyncClient(base_url=served.url, timeout=20) as http:
+            events: Events = served.nest.get(Events)
+            port = int(served.url.rsplit(":", 1)[1])
             request = asyncio.create_task(http.post("/slow"))
             await asyncio.wait_for(gate["entered"].wait(), 10)
-            server.should_exit = True
+            served.server.should_exit = True  # what SIGTERM does
             await _eventually(lambda: _refused(port), 10)  # the listening socket closes first
-            events: Events = api.state.nestq_application.get(Events)
             assert events.items == ["request started"]  # the application is still running
             gate["release"].set()
             response = await asyncio.wait_for(request, 10)
             assert response.status_code == 200, response.text
-    await asyncio.wait_for(serving, 20)  # the server has stopped, its lifespan shutdown done
+    # http_server's exit waited for the server to stop, its lifespan shutdown included
     assert events.items == ["request started", "request finished", "application shutdown"]
+
+
+async def test_http_server_serves_with_overrides(app_module: type[Module]) -> None:
+    """http_server runs the app on a real uvicorn server with providers replaced."""
+    async with (
+        http_server(build_api(app_module), overrides={Greeter: FakeGreeter()}) as served,
+        httpx.AsyncClient(base_url=served.url) as http,
+    ):
+        assert (await http.post("/greetings/Ed")).json()["now"] == "fake hello Ed"
+
+
+def test_http_test_client_overrides_providers(app_module: type[Module]) -> None:
+    """http_test_client is TestClient with the lifespan run and providers replaced (sync tests)."""
+    with http_test_client(build_api(app_module), overrides={Greeter: FakeGreeter()}) as client:
+        assert client.post("/greetings/Fay").json()["now"] == "fake hello Fay"
+        assert client.nest.get(Greeter).greet("x") == "fake hello x"
+
+
+async def test_lifespan_takes_overrides(app_module: type[Module]) -> None:
+    """lifespan(..., overrides=...) builds the application with those providers (an app factory's way)."""
+    api = FastAPI(lifespan=lifespan(app_module, overrides={Greeter: FakeGreeter()}))
+
+    @api.get("/")
+    async def hello(greeter: Annotated[Greeter, Inject(Greeter)]) -> str:
+        return greeter.greet("Gus")
+
+    async with http_client(api) as client:
+        assert (await client.get("/")).json() == "fake hello Gus"
