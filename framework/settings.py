@@ -117,7 +117,11 @@ class Settings(BaseSettings):
         prefix: first part of every key nestq writes.
         log_format: ``console`` (human, for development) or ``json`` (one object per line).
         log_level: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` or ``CRITICAL``.
-        embedded_dir: folder of the embedded server's data, relative to the working directory.
+        embedded_dir: folder of the embedded server's data, relative to the working directory. When
+            not set, the nearest ``.nestq/`` in the working directory or above it is used (as git finds
+            ``.git``), else ``./.nestq`` is created.
+        home: ``NESTQ_HOME``: the embedded server's folder wherever the command runs (wins over
+            ``embedded_dir`` and the search).
         dashboard: the dashboard's settings.
         command_timeout: seconds a producer's or admin call's command may wait for Redis to answer
             (``NESTQ_COMMAND_TIMEOUT``, default 5): a paused or cut-off server fails the call with
@@ -141,6 +145,7 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     embedded_dir: Path = Path(".nestq")
+    home: Path | None = None
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     command_timeout: float = Field(default=5.0, gt=0, le=3600)
 

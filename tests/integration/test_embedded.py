@@ -211,7 +211,7 @@ class TestSharing:
         second.exit()
         for driver, event in ((first, "embedded server started"), (second, "embedded server attached")):
             (line,) = [e for e in driver.log_events() if e["level"] != "debug"]
-            assert line["event"] == event
+            assert line["event"].startswith(event)
             assert line["folder"] == str((app_dir / ".nestq").resolve())
             assert line["url"] == first.url
             assert "NESTQ_REDIS_URL" in str(line["hint"])
