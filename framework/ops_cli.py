@@ -388,9 +388,36 @@ async def _job(source: QueueSource, queue_name: str, job_id: str) -> Any:
             body.append("\n\n")
             body.append_text(_text(job["stacktrace"][-1]))
         console.print(Panel(body, title="Failed", title_align="left", border_style="red"))
+    if job.get("flow"):
+        console.print(Panel(_flow_text(job["flow"]), title="Flow", title_align="left"))
     if job["logs"]:
         console.print(Panel(_text("\n".join(job["logs"])), title="Logs", title_align="left"))
     return None
+
+
+def _flow_text(flow: dict[str, Any]) -> Text:
+    """Parent and children of a flow job, one line each: queue:id, name, state (and what the parent got)."""
+    out = Text()
+    parent = flow["parent"]
+    out.append("Parent    ", style="dim")
+    if parent:
+        out.append_text(_text(f"{parent['queue']}:{parent['id']} {parent['name'] or ''} "))
+        out.append(parent["state"], style=_STATE_STYLES.get(parent["state"], ""))
+    else:
+        out.append("—")
+    counts = flow["counts"]
+    out.append(
+        f"\nChildren  {counts['pending']} pending, {counts['processed']} completed, "
+        f"{counts['failed']} failed, {counts['ignored']} ignored",
+        style="dim",
+    )
+    for child in flow["children"]:
+        out.append("\n  ")
+        out.append_text(_text(f"{child['queue']}:{child['id']} {child['name'] or ''} "))
+        out.append(child["state"], style=_STATE_STYLES.get(child["state"], ""))
+        if child["outcome"] != "processed":
+            out.append(f" ({child['outcome']})", style="dim")
+    return out
 
 
 # --- acting on jobs --------------------------------------------------------------------------------

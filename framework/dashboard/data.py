@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from framework.errors import CorruptJobError, NestqError
 from framework.queue import Job, Queue
+from framework.queue.flow import flow_summary
 from framework.queue.job import JobState
 from framework.queue.queue import ALL_STATES
 from framework.queue.scripts import script
@@ -483,6 +484,7 @@ async def job_detail(queue: Queue, job_id: str) -> dict[str, Any]:
         logs=logs,
         due_on=job.due_on,
         actions=[action for action, states in ACTION_STATES.items() if state_name in states],
+        flow=await flow_summary(queue, job),
     )
     return detail
 

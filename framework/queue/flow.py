@@ -439,3 +439,61 @@ async def get_flow(queue: Queue, job_id: str, *, depth: int = 10, max_children: 
         source._queues.pop(queue.name, None)
         await source.close()
     return node
+
+
+async def flow_summary(queue: Queue, job: Job[Any], limit: int = 200) -> dict[str, Any] | None:
+    """A job's place in a flow, for the dashboard and the CLI: its parent and its children with states
+    (at most `limit` children), or None when the job is in no flow."""
+    k = queue.keys
+    pipe = queue.client.pipeline(transaction=True)
+    pipe.sscan(k.dependencies(job.id), 0, count=limit)
+    pipe.hgetall(k.processed(job.id))
+    pipe.zrange(k.unsuccessful(job.id), 0, limit - 1)
+    pipe.hgetall(k.failed_children(job.id))
+    pending, processed, failed, ignored = await pipe.execute()
+    groups: list[tuple[str, list[Any]]] = [
+        ("pending", list(pending[1])),
+        ("processed", list(processed)),
+        ("failed", list(failed)),
+        ("ignored", list(ignored)),
+    ]
+    if job.parent_key is None and not any(keys for _, keys in groups):
+        return None
+    parent = None
+    if job.parent_key is not None:
+        parent = await _describe(queue, job.parent_key)
+    children: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for outcome, keys in groups:
+        for raw in keys:
+            key = as_text(raw)
+            if key in seen or len(children) >= limit:
+                continue
+            seen.add(key)
+            child = await _describe(queue, key)
+            child["outcome"] = outcome
+            if outcome == "ignored":
+                child["failed_reason"] = as_text(ignored[raw])
+            children.append(child)
+    counts = {outcome: len(keys) for outcome, keys in groups}
+    return {"parent": parent, "children": children, "counts": counts}
+
+
+async def _describe(queue: Queue, key: str) -> dict[str, Any]:
+    """{queue, id, name, state} of the job at `key` (state "unknown" when it is gone)."""
+    ref = parse_job_key(key)
+    other = queue if (ref.queue, ref.prefix) == (queue.name, queue.prefix) else None
+    q = other or Queue(ref.queue, connection=queue.client, prefix=ref.prefix)
+    try:
+        name = await q.client.hget(key, "name")
+        state = await q.get_job_state(ref.id)
+    finally:
+        if other is None:
+            await q.close()
+    return {
+        "queue": ref.queue,
+        "id": ref.id,
+        "name": None if name is None else as_text(name),
+        "state": str(state),
+        "same_prefix": ref.prefix == queue.prefix,
+    }
