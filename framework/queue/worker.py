@@ -355,7 +355,11 @@ class Worker:
         self._started = True
         self._connect()
         if self._sandbox is not None:
-            await self._sandbox.start(self.concurrency)  # the processes' start-up is not paid by a job
+            try:
+                await self._sandbox.start(self.concurrency)  # the processes' start-up is not paid by a job
+            except BaseException:
+                await self._shutdown()
+                raise
         log.info("worker started", queue=self.name, worker=self.id, concurrency=self.concurrency)
         locks = self._lock_keeper = LockKeeper(
             self._client_or_raise(),

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import inspect
 import os
+import signal
 import sys
 import traceback
 import typing
@@ -137,6 +138,11 @@ def _takes_job(func: Callable[..., Any]) -> bool:
 
 def main() -> None:
     """Serve `run` requests until stdin closes."""
+    # Ctrl+C reaches the whole process group, and `systemctl stop` signals every process of the service:
+    # the worker decides when a job stops (it lets it finish during a graceful shutdown, kills it when the
+    # grace period is over), so the sandbox process ignores both and ends when its stdin closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     proto_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # print() in a handler goes to stderr
     link = _Link(sys.stdin.buffer, proto_out)

@@ -72,3 +72,10 @@ class Render:
 
     def render(self, job: Any) -> str:
         return f"rendered {job.data} in {os.getpid()}"
+
+
+def slow_ok(job: Any) -> str:
+    """Says its pid through progress, works a while, then succeeds."""
+    job.update_progress({"pid": os.getpid()})
+    time.sleep(1.0)
+    return "ok"

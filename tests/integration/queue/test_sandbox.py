@@ -107,6 +107,20 @@ class TestFailures:
         stored = await q.get_job(doomed.id)
         assert stored is not None and stored.attempts_made == 2
 
+    async def test_ctrl_c_or_sigterm_to_the_sandbox_process_does_not_stop_its_job(
+        self, make_queue, make_worker
+    ) -> None:
+        """SIGINT/SIGTERM sent to the whole process group (Ctrl+C, systemctl stop) leave the job running."""
+        q = make_queue()
+        job = await q.add("n", None, attempts=1)
+        pids: list[int] = []
+        w = make_worker(h.slow_ok, sandbox=True)
+        w.on("progress", lambda _j, p: pids.append(p["pid"]))
+        await wait_for(lambda: pids, timeout=30)
+        os.kill(pids[0], signal.SIGINT)
+        os.kill(pids[0], signal.SIGTERM)
+        assert await job.wait_until_finished(timeout=30) == "ok"
+
     async def test_timeout_kills_the_sandbox_process(self, make_queue, make_worker) -> None:
         """A sandboxed job past its timeout fails with JobTimeoutError and its process is killed."""
         q = make_queue()
