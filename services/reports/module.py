@@ -12,7 +12,13 @@ from services.users import UsersModule
 
 
 class ReportsModule(Module):
-    imports = [QueueModule.register_queue(QUEUE), StorageModule, UsersModule, EmailModule]
+    imports = [
+        QueueModule.register_queue(QUEUE),
+        QueueModule.register_flow_producer(QUEUE),
+        StorageModule,
+        UsersModule,
+        EmailModule,
+    ]
     providers = [ReportStore, ReportBuilder, ReportsService]
     processors = [ReportsProcessor]
     exports = [ReportsService, ReportStore]

@@ -1,5 +1,8 @@
 """`ReportsProcessor`: builds a report in three steps, reporting progress 10, 50, 90 and 100, then emails
-the requester that it is ready (an `email` job, queued once per report even if the job is retried)."""
+the requester that it is ready (an `email` job, queued once per report even if the job is retried).
+
+A report requested with `sections` is a flow: `section` jobs (one per part, in parallel) under an
+`assemble` job that gathers their results and then finishes like `generate`."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import structlog
 from framework import Job, on_active, on_completed, on_failed, process, processor
 from services.email import EmailService
 from services.reports.schemas import ReportRequest
-from services.reports.service import GENERATE, QUEUE, ReportBuilder
+from services.reports.service import ASSEMBLE, GENERATE, QUEUE, SECTION, ReportBuilder
 
 log = structlog.get_logger("services.reports")
 READY_TEMPLATE = "report-ready"
@@ -26,6 +29,21 @@ class ReportsProcessor:
     async def generate(self, job: Job[ReportRequest]) -> dict[str, Any]:
         await job.update_progress(10)
         counts, users = await self._builder.fetch_data()
+        return await self._finish(job, counts, users)
+
+    @process(SECTION)
+    async def section(self, job: Job[Any]) -> dict[str, Any]:
+        return await self._builder.section(str(job.data))
+
+    @process(ASSEMBLE)
+    async def assemble(self, job: Job[ReportRequest]) -> dict[str, Any]:
+        await job.update_progress(10)
+        counts, users = self._builder.gather(await job.get_children_values())
+        return await self._finish(job, counts, users)
+
+    async def _finish(
+        self, job: Job[ReportRequest], counts: dict[str, dict[str, int]], users: int
+    ) -> dict[str, Any]:
         await job.update_progress(50)
         report = self._builder.process(job, counts, users)
         await job.update_progress(90)

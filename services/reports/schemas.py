@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 class ReportRequest(BaseModel):
     """What `POST /reports` takes, and the data of a `generate` job.
 
-    `scheduled_for` without a time zone is taken as UTC; a time in the past means "now".
+    `scheduled_for` without a time zone is taken as UTC; a time in the past means "now". With `sections`,
+    the report is built as a flow: one `section` job per part, run in parallel, then an `assemble` job.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -19,6 +20,7 @@ class ReportRequest(BaseModel):
     email: EmailStr
     urgent: bool = False
     scheduled_for: datetime | None = None
+    sections: bool = False
 
     @field_validator("scheduled_for")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from framework import Job, Queue, QueueRegistry, inject_queue
+from framework import FlowJob, FlowProducer, Job, Queue, QueueRegistry, inject_flow_producer, inject_queue
 from framework.queue.options import RESERVED_JOB_IDS
 from services.reports.schemas import QueueStats, ReportAccepted, ReportRequest, ReportStatus, ReportSummary
 from services.reports.store import ReportStore
@@ -13,6 +13,9 @@ from services.users import UserStore
 
 QUEUE = "reports"
 GENERATE = "generate"
+SECTION = "section"  # one part of a report built as a flow (see request_report)
+ASSEMBLE = "assemble"  # the flow's parent: puts the sections together
+USERS_SECTION = "users"
 URGENT_PRIORITY = 1
 NORMAL_PRIORITY = 10
 
@@ -20,15 +23,32 @@ NORMAL_PRIORITY = 10
 class ReportsService:
     """The producer side: requests return at once with a job id; the `ReportsProcessor` does the work."""
 
-    def __init__(self, queue: Annotated[Queue, inject_queue(QUEUE)], store: ReportStore) -> None:
+    def __init__(
+        self,
+        queue: Annotated[Queue, inject_queue(QUEUE)],
+        store: ReportStore,
+        flow: Annotated[FlowProducer, inject_flow_producer(QUEUE)],
+        registry: QueueRegistry,
+    ) -> None:
         self.queue = queue
         self._store = store
+        self._flow = flow
+        self._registry = registry
 
     async def request_report(self, request: ReportRequest) -> ReportAccepted:
-        """Queue a `generate` job: priority 1 when urgent, else 10; delayed until `scheduled_for`."""
+        """Queue a `generate` job: priority 1 when urgent, else 10; delayed until `scheduled_for`.
+
+        With `request.sections`, a flow instead: a `section` job per registered queue and one for the users,
+        run in parallel, under an `assemble` job that runs once they are done (same priority and delay).
+        """
         options: dict[str, Any] = {"priority": URGENT_PRIORITY if request.urgent else NORMAL_PRIORITY}
         if request.scheduled_for is not None:
             options["delay"] = max(0.0, (request.scheduled_for - datetime.now(UTC)).total_seconds())
+        if request.sections:
+            parts = [*self._registry.names, USERS_SECTION]
+            sections = [FlowJob(SECTION, QUEUE, part, {"priority": options["priority"]}) for part in parts]
+            node = await self._flow.add(FlowJob(ASSEMBLE, QUEUE, request, options, children=sections))
+            return ReportAccepted(job_id=node.job.id)
         job = await self.queue.add(GENERATE, request, **options)
         return ReportAccepted(job_id=job.id)
 
@@ -69,6 +89,19 @@ class ReportBuilder:
         """Step 1: jobs per state of every registered queue, and the user count."""
         counts = {name: await self._registry.queue(name).get_job_counts() for name in self._registry.names}
         return counts, await self._users.count()
+
+    async def section(self, part: str) -> dict[str, Any]:
+        """One part of a report built as a flow: a queue's jobs per state, or the user count."""
+        if part == USERS_SECTION:
+            return {"users": await self._users.count()}
+        return {"queue": part, "counts": await self._registry.queue(part).get_job_counts()}
+
+    @staticmethod
+    def gather(sections: dict[str, Any]) -> tuple[dict[str, dict[str, int]], int]:
+        """The `section` results of a flow's children, as `fetch_data` returns them."""
+        counts = {s["queue"]: s["counts"] for s in sections.values() if "queue" in s}
+        users = sum(int(s["users"]) for s in sections.values() if "users" in s)
+        return counts, users
 
     def process(
         self, job: Job[ReportRequest], counts: dict[str, dict[str, int]], users: int

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from framework import Application, QueueEvents
+from framework import Application, QueueEvents, QueueRegistry
 from services.email import Mailer
 from services.reports import (
     ReportRequest,
@@ -161,3 +161,29 @@ class TestReportStore:
         assert [r.report_id for r in await store.recent(hour_ago, email="ADA@example.com")] == ["ada"]
         assert await store.delete_older_than(now - timedelta(days=30)) == 1
         assert await store.get("old") is None and await store.count() == 2
+
+
+class TestSections:
+    async def test_sections_run_as_children_then_the_report_is_assembled(self, app: Application) -> None:
+        """With `sections`, the request is a flow: the report waits for one section per queue and one for the
+        users, built in parallel, then is assembled, stored and answered like any report."""
+        await app.get(UserStore).create(NewUser(email="ada@example.com", name="Ada"))
+        service = app.get(ReportsService)
+        accepted = await service.request_report(ReportRequest(email="ada@example.com", sections=True))
+        status = await service.get_status(accepted.job_id)
+        assert status is not None and status.state == "waiting-children"
+        parent = await app.queue("reports").get_job(accepted.job_id)
+        assert parent is not None
+        names = app.get(QueueRegistry).names
+        assert len((await parent.get_dependencies()).unprocessed) == len(names) + 1
+
+        for _ in range(5):  # sections first; the assemble job is released by the last one
+            await app.run_until_drained("reports")
+            status = await service.get_status(accepted.job_id)
+            if status is not None and status.state == "completed":
+                break
+        assert status is not None and (status.state, status.progress) == ("completed", 100)
+        assert status.result is not None and status.result["users"] == 1
+        assert set(status.result["queues"]) == set(names)
+        stored = await app.get(ReportStore).get(accepted.job_id)
+        assert stored is not None and stored.model_dump(mode="json") == status.result
