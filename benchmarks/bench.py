@@ -1,7 +1,7 @@
 """nestq's own benchmark: enqueue, drain, latency and memory, printed as a table.
 
     python benchmarks/bench.py [--url redis://127.0.0.1:6379] [--n 20000]
-                               [--only drain,enqueue,latency,memory,sandbox]
+                               [--only drain,enqueue,latency,memory,sandbox,groups]
 
 `--only sandbox`: a 50 ms pure-Python CPU-bound handler, 100 jobs, concurrency 2, run in sandbox processes
 (`sandbox=True`) vs in threads (a plain `def`), timed from the first job's start to the last one's end.
@@ -66,11 +66,22 @@ async def enqueue(url: str | None, n: int) -> dict[str, float]:
     return out
 
 
-async def drain(url: str | None, n: int, concurrency: int = 50) -> dict[str, float]:
+async def drain(url: str | None, n: int, concurrency: int = 50, groups: int = 0) -> dict[str, float]:
+    """Jobs/s of one worker draining n jobs; with `groups`, the jobs are spread over that many fair groups
+    (added group after group, so round-robin has to interleave them)."""
     prefix = _prefix()
     q = Queue("b", connection=url, prefix=prefix)
     for s in range(0, n, 1000):
-        await q.add_bulk([{"name": "noop", "data": {"i": i}} for i in range(s, min(s + 1000, n))])
+        await q.add_bulk(
+            [
+                {
+                    "name": "noop",
+                    "data": {"i": i},
+                    "opts": {"group_id": f"g{i * groups // n}"} if groups else {},
+                }
+                for i in range(s, min(s + 1000, n))
+            ]
+        )
     count = 0
     first = last = 0.0
     done = asyncio.Event()
@@ -90,7 +101,8 @@ async def drain(url: str | None, n: int, concurrency: int = 50) -> dict[str, flo
     await w.close()
     await task
     await _cleanup(q)
-    return {f"drain conc {concurrency} (jobs/s)": n / (last - first)}
+    kind = f"fair-groups drain {groups}x{n // groups}" if groups else "drain"
+    return {f"{kind} conc {concurrency} (jobs/s)": n / (last - first)}
 
 
 def cpu_bound(job: Any) -> int:
@@ -225,6 +237,16 @@ async def main() -> None:
         runs = [await drain(a.url, a.n) for _ in range(3)]
         for key in runs[0]:
             rows[key + " median of 3"] = statistics.median(r[key] for r in runs)
+    if "groups" in only:
+        # Fair groups (100 groups x 200 jobs) against a plain drain of as many jobs, in turns in one run.
+        n = 20_000
+        plain, grouped = [], []
+        for _ in range(3):
+            plain.append(next(iter((await drain(a.url, n)).values())))
+            grouped.append(next(iter((await drain(a.url, n, groups=100)).values())))
+        rows[f"plain drain n={n} conc 50 median of 3 (jobs/s)"] = statistics.median(plain)
+        rows["fair-groups drain 100x200 conc 50 median of 3 (jobs/s)"] = statistics.median(grouped)
+        rows["fair-groups / plain drain (%)"] = 100 * statistics.median(grouped) / statistics.median(plain)
     if "drain" in only:
         rows.update(await redis_bytes_per_job(a.url))
     if "latency" in only:

@@ -30,6 +30,32 @@ class JobNotFoundError(NestqError, LookupError):
     """No job with that id exists (never added, removed, or trimmed by retention)."""
 
 
+class DelayedError(NestqError):
+    """Raise from a handler to put the job back in delayed without using an attempt (a step job).
+
+    `raise DelayedError(delay=30)` runs the job again in 30 s; after `await job.move_to_delayed(ts)`,
+    a bare `raise DelayedError()` only ends this run. Record the step first with `job.update_data(...)`.
+
+    Attributes:
+        delay: seconds until the job runs again, or None when the handler moved it already.
+    """
+
+    def __init__(self, message: str = "", *, delay: float | None = None) -> None:
+        if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0):
+            raise ValueError(f"DelayedError(delay=...) takes seconds >= 0, got {delay!r}")
+        super().__init__(message or "job moved back to delayed")
+        self.delay = delay
+
+
+class RateLimitError(NestqError):
+    """Raise from a handler after `await queue.rate_limit(seconds)` (e.g. on an HTTP 429): the job goes
+    back to waiting without using an attempt, and no worker of the queue takes a job until the time is
+    over."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or "job moved back to waiting: the queue is rate limited")
+
+
 class JobFailedError(NestqError):
     """Raised by `Job.wait_until_finished()` when the job ended failed.
 

@@ -11,6 +11,7 @@
     nestq cancel email 42         |  nestq remove email 42
     nestq drain email             |  nestq obliterate email      # ask first, unless --yes
     nestq schedulers email        |  nestq schedulers remove email tick
+    nestq limits email                            # queue-wide limits and fair groups
     nestq dashboard container:AppModule --port 8000
 
 Which queues exist: with `--app container:AppModule`, the application's registered queues, plus any
@@ -46,6 +47,7 @@ from framework.cli import (
     run_async,
 )
 from framework.dashboard import data
+from framework.dashboard.control import queue_limits
 from framework.dashboard.data import ActionError, NotFoundError, QueueSource
 from framework.dashboard.formatting import format_ago, format_duration, format_time
 from framework.queue import Queue
@@ -100,6 +102,7 @@ def register(cli: click.Group) -> None:
         drain_command,
         obliterate_command,
         schedulers_group,
+        limits_command,
     ):
         cli.add_command(command)
 
@@ -364,6 +367,8 @@ async def _job(source: QueueSource, queue_name: str, job_id: str) -> Any:
         ("Progress", _text(data.preview(job["progress"]) or "—")),
         ("Priority", Text(str(job["priority"] or "—"))),
         ("Worker", _text(job["worker"] or "—")),
+        *([("Group", _text(job["group_id"]))] if job.get("group_id") else []),
+        *([("Deduplication id", _text(job["deduplication_id"]))] if job.get("deduplication_id") else []),
         ("Added", Text(f"{format_time(job['timestamp'])}  ({format_ago(job['timestamp'])})")),
     ]
     if job.get("due_on"):
@@ -644,6 +649,46 @@ def obliterate_command(queue: str, force: bool, yes: bool, app: str | None) -> i
         n = await q.count() + sum((await q.get_job_counts("active", "completed", "failed")).values())
         confirm(f"Delete queue {q.name} and its {n} jobs for good?", yes=yes)
         return _report(await data.obliterate_queue(q, force=force))
+
+    return _run(app, command)
+
+
+# --- job control ---------------------------------------------------------------------------------
+
+
+@_ops_command("limits", examples("nestq limits email", "nestq limits email --json"))
+@click.argument("queue", help=_QUEUE)
+@_app_option
+def limits_command(queue: str, app: str | None) -> int:
+    """Show a queue's queue-wide limits (concurrency, rate limit, manual rate limit) and its fair groups."""
+
+    async def command(source: QueueSource) -> Any:
+        limits = await queue_limits(await source.get(queue))
+        if json_requested():
+            return limits
+        console = _console()
+        rate = limits["global_rate_limit"]
+        fields = Table.grid(padding=(0, 2))
+        fields.add_column(style="dim")
+        fields.add_column()
+        fields.add_row("Global concurrency", Text(str(limits["global_concurrency"] or "—")))
+        fields.add_row(
+            "Global rate limit",
+            Text(f"{rate['max']} jobs per {format_duration(rate['duration'] * 1000)}" if rate else "—"),
+        )
+        if limits["rate_limited_for"]:
+            fields.add_row("Rate limited", Text(f"for {format_duration(limits['rate_limited_for'] * 1000)}"))
+        fields.add_row("Groups", Text(str(limits["groups_total"])))
+        console.print(Panel(fields, title=_text(f"Limits of {queue}"), title_align="left", expand=False))
+        if limits["groups"]:
+            table = Table(header_style="bold", pad_edge=False, box=None)
+            table.add_column("Group", no_wrap=True)
+            for label in ("Waiting", "Active", "Paused"):
+                table.add_column(label, justify="right", no_wrap=True)
+            for g in limits["groups"]:
+                table.add_row(_text(g["id"]), str(g["waiting"]), str(g["active"]), str(g["paused"]))
+            console.print(table)
+        return None
 
     return _run(app, command)
 

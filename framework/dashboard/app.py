@@ -39,6 +39,7 @@ from framework.dashboard.auth import (
     is_loopback_client,
     wants_basic_challenge,
 )
+from framework.dashboard.control import queue_limits
 from framework.dashboard.data import ActionError, NotFoundError, QueueSource
 from framework.dashboard.formatting import format_ago, format_duration, format_time
 from framework.dashboard.observability import routes as observability_routes
@@ -448,6 +449,7 @@ class Dashboard:
         name = request.query_params.get("name", "").strip() or None
         listing = await data.list_jobs(queue, state, start=(page_number - 1) * limit, limit=limit, name=name)
         schedulers = await data.list_schedulers(queue)
+        limits = await queue_limits(queue)
         pages = max((listing["total"] + limit - 1) // limit, 1)
         return self._render(
             request,
@@ -460,6 +462,7 @@ class Dashboard:
             pages=pages,
             limit=limit,
             schedulers=schedulers,
+            limits=limits,
             cleanable=state in data.CLEANABLE_STATES,
             action_states=data.ACTION_STATES,
         )
@@ -492,6 +495,7 @@ class Dashboard:
         queue = await self.source.get(request.path_params["queue"])
         summary = await data.queue_summary(queue)
         summary["schedulers"] = (await data.list_schedulers(queue))["schedulers"]
+        summary["limits"] = await queue_limits(queue)
         return summary
 
     async def _api_jobs(self, request: Request) -> Any:

@@ -117,7 +117,9 @@ def attempt_context(job: Job[Any]) -> Any:
     return propagate.extract({str(k): str(v) for k, v in carrier.items()})
 
 
-async def traced_attempt(job: Job[Any], attempt: Callable[[Job[Any]], Awaitable[Outcome]]) -> Outcome:
+async def traced_attempt(
+    job: Job[Any], attempt: Callable[[Job[Any]], Awaitable[Outcome | None]]
+) -> Outcome | None:
     """Run one processing attempt inside a CONSUMER span, child of the span that added the job."""
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -138,6 +140,9 @@ async def traced_attempt(job: Job[Any], attempt: Callable[[Job[Any]], Awaitable[
         attributes=attributes,
     ) as span:
         outcome = await attempt(job)
+        if outcome is None:  # moved back to delayed / waiting (DelayedError, RateLimitError)
+            span.set_attribute("nestq.job.outcome", "moved")
+            return None
         span.set_attribute("nestq.job.outcome", outcome.kind)
         if outcome.kind != "completed":
             if outcome.error is not None:

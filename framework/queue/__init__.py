@@ -2,6 +2,7 @@
 
 from framework.queue.backoff import Backoff
 from framework.queue.canvas import chain, chord, group, signature
+from framework.queue.control_options import Deduplication
 from framework.queue.events import QueueEvent, QueueEvents
 from framework.queue.flow import Dependencies, FlowJob, FlowProducer, JobNode
 from framework.queue.job import Job, JobState
@@ -11,6 +12,7 @@ from framework.queue.worker import Worker
 
 __all__ = [
     "Backoff",
+    "Deduplication",
     "Dependencies",
     "FlowJob",
     "FlowProducer",

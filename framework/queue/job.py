@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from framework.errors import CorruptJobError
+from framework.errors import CorruptJobError, LockLostError
 from framework.queue import serialization
+from framework.queue.durations import Seconds
 from framework.queue.options import JobOptions, ParentRef
 from framework.queue.serialization import as_text
 
@@ -270,6 +271,52 @@ class Job(Generic[T]):
         """Cancel the job: a waiting/delayed one at once, an active one through its worker."""
         return await self._queue().cancel(self.id)
 
+    # -- job control (framework/queue/control.py) -----------------------------------------------------
+
+    @property
+    def deduplication_id(self) -> str | None:
+        """The job's deduplication id (`add(..., deduplication=Deduplication(id))`), or None."""
+        dedup = self._raw_opts.get("deduplication")
+        return dedup.get("id") if isinstance(dedup, dict) else None
+
+    @property
+    def group_id(self) -> str | None:
+        """The fair group the job belongs to (`add(..., group_id=...)`), or None."""
+        gid = self._raw_opts.get("group_id")
+        return gid if isinstance(gid, str) else None
+
+    async def update_data(self, data: Any) -> None:
+        """Replace the job's data (JSON). Raises JobNotFoundError when the job is gone."""
+        await self._queue()._update_data(self.id, data)
+        self.data = data
+
+    async def change_priority(self, priority: int) -> None:
+        """Give the job another priority (0 = none, lower runs first); a ready job moves to its new place.
+        Raises JobNotFoundError when the job is gone."""
+        await self._queue()._change_priority(self.id, priority)
+        self.priority = priority
+
+    async def change_delay(self, delay: Seconds) -> None:
+        """Run this delayed job `delay` seconds from now. Raises ValueError when it is not delayed,
+        JobNotFoundError when it is gone."""
+        await self._queue()._change_delay(self.id, delay)
+
+    async def clear_logs(self, keep: int = 0) -> None:
+        """Delete the job's log lines (all, or all but the newest `keep`)."""
+        await self._queue()._clear_logs(self.id, keep)
+
+    async def move_to_delayed(self, timestamp_ms: int) -> None:
+        """From the job's handler: move the running job back to delayed, due at `timestamp_ms` (ms since
+        the epoch), without using an attempt; then `raise DelayedError()` to end this run.
+
+        Raises:
+            LockLostError: this worker no longer holds the job.
+        """
+        if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int | float):
+            raise ValueError(f"timestamp_ms must be ms since the epoch, got {timestamp_ms!r}")
+        if not await self._queue()._move_active(self, "delayed", int(timestamp_ms)):
+            raise LockLostError(f"job {self.id} is not held by this worker (its lock was lost, or it moved)")
+
     async def wait_until_finished(self, timeout: float | None = None) -> Any:
         """Wait (on the event stream, no polling) until the job completes; return its result.
 
@@ -309,6 +356,8 @@ class Job(Generic[T]):
             "due_on": self.due_on,
             "worker": self.worker,
             "parent": None if self.parent is None else self.parent.model_dump(),
+            "deduplication_id": self.deduplication_id,
+            "group_id": self.group_id,
         }
 
     def __repr__(self) -> str:

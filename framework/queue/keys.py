@@ -124,6 +124,24 @@ class QueueKeys:
     def workers_info(self) -> str:
         return f"{self.base}:workers:info"
 
+    @property
+    def groups(self) -> str:
+        """Ring (list) of the fair groups with waiting jobs, not paused (lua/includes/groups.lua)."""
+        return f"{self.base}:groups"
+
+    @property
+    def groups_paused(self) -> str:
+        """Set of paused group ids."""
+        return f"{self.base}:gpaused"
+
+    def group(self, group_id: str) -> str:
+        """A fair group's list of waiting job ids (`:active` and `:limiter` beside it)."""
+        return f"{self.base}:g:{group_id}"
+
+    def deduplication(self, deduplication_id: str) -> str:
+        """Holds the id of the job that owns a deduplication id."""
+        return f"{self.base}:de:{deduplication_id}"
+
     def job(self, job_id: str) -> str:
         return f"{self.base}:{job_id}"
 

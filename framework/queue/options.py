@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from framework.queue.backoff import Backoff
+from framework.queue.control_options import Deduplication, check_control_id
 from framework.queue.durations import DurationField
 
 # A job's hash is `{prefix:queue}:<id>`: these ids would collide with the queue's own keys (see keys.py).
@@ -41,6 +42,12 @@ RESERVED_JOB_IDS = frozenset(
         "metrics:completed:data",
         "metrics:failed",
         "metrics:failed:data",
+        # job control (control.py): deduplication keys, fair groups
+        "de",
+        "g",
+        "groups",
+        "gpaused",
+        "gturn",
     }
 )
 # priority * 2**32 + a per-priority counter must stay below 2**53, the largest exact integer in a double.
@@ -173,6 +180,23 @@ class JobOptions(BaseModel):
             if getattr(self, name):
                 return letter
         return ""
+
+    deduplication: Deduplication | None = None
+    group_id: str | None = None
+
+    @field_validator("group_id")
+    @classmethod
+    def _group_id(cls, v: str | None) -> str | None:
+        return None if v is None else check_control_id(v, "group_id")
+
+    @model_validator(mode="after")
+    def _group_priority(self) -> JobOptions:
+        if self.group_id is not None and self.priority:
+            raise ValueError(
+                "priority cannot be combined with group_id: jobs of a group run in the order they were "
+                "added (FIFO, or lifo=True); groups share the workers round-robin"
+            )
+        return self
 
     @field_validator("delay")
     @classmethod

@@ -17,6 +17,7 @@ from framework.observability import workers as _workers
 from framework.observability.metrics import Metrics
 from framework.observability.workers import WorkerInfo
 from framework.queue import scheduler, serialization
+from framework.queue.control import JobControl, is_controlled
 from framework.queue.durations import Seconds, to_ms, to_seconds
 from framework.queue.job import FINISHED_STATES, Job, JobState
 from framework.queue.keys import DEFAULT_PREFIX, QueueKeys
@@ -70,7 +71,7 @@ def _opts_json(opts: JobOptions) -> str:
     )
 
 
-class Queue:
+class Queue(JobControl):
     """One named queue on Redis: add jobs, inspect them, and administer the queue.
 
     Args:
@@ -175,8 +176,9 @@ class Queue:
         """Add a job and return it.
 
         Keyword arguments are job options: job_id, priority, delay, attempts, backoff, lifo, timeout,
-        remove_on_complete, remove_on_fail. A second add with the same job_id returns the existing job
-        and writes nothing. With `repeat=Repeat(...)` it upserts a job scheduler instead (see
+        remove_on_complete, remove_on_fail, deduplication (`Deduplication(id, ttl=, extend=, replace=)`),
+        group_id (fair groups). A second add with the same job_id, or a deduplicated one, returns the
+        existing job and writes nothing. With `repeat=Repeat(...)` it upserts a job scheduler instead (see
         `upsert_job_scheduler`; its id is `job_id`, else derived from the name and the pattern) and returns
         the scheduler's next job. Concurrent calls are sent together (see `framework.queue.producer`).
 
@@ -196,7 +198,10 @@ class Queue:
             from framework.queue.flow import add_child_job  # a flow child: written with its parent's links
 
             return await add_child_job(self, name, data, opts)
-        _, entry = self._prepare(name, data, opts)
+        options, entry = self._prepare(name, data, opts)
+        if is_controlled(options):  # deduplication=, group_id= (control.py)
+            job_id, created, _ = (await self._add_controlled([(options, entry)]))[0]
+            return await self._existing_or_new(job_id, created, entry, data, now_ms())
         if self._batcher is None:
             self._batcher = AddBatcher(self)
         timestamp = now_ms()
@@ -230,23 +235,36 @@ class Queue:
 
     async def _add_bulk(self, jobs: Iterable[dict[str, Any]]) -> list[Job[Any]]:
         prepared: list[tuple[Entry, Any]] = []
+        controlled: dict[int, JobOptions] = {}  # deduplication= / group_id= items (control.py)
         for i, item in enumerate(jobs):
             if not isinstance(item, dict) or "name" not in item:
                 raise ValueError(f"add_bulk item {i} must be a dict with 'name', 'data' and optional 'opts'")
             try:
-                _, entry = self._prepare(item["name"], item.get("data"), dict(item.get("opts") or {}))
+                options, entry = self._prepare(item["name"], item.get("data"), dict(item.get("opts") or {}))
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"add_bulk item {i}: {exc}") from None
+            if is_controlled(options):
+                controlled[i] = options
             prepared.append((entry, item.get("data")))
         if not prepared:
             return []
         timestamp = now_ms()
-        results = await add_bulk_entries(self, [entry for entry, _ in prepared], timestamp)
+        plain = [entry for i, (entry, _) in enumerate(prepared) if i not in controlled]
+        plain_results = iter(await add_bulk_entries(self, plain, timestamp) if plain else [])
+        special = iter(
+            await self._add_controlled([(options, prepared[i][0]) for i, options in controlled.items()])
+            if controlled
+            else []
+        )
         out: list[Job[Any]] = []
-        for (entry, data), (job_id, created) in zip(prepared, results, strict=True):
-            existing = None if created else await self.get_job(job_id)
-            out.append(existing or self._new_job(job_id, entry, data, timestamp))
+        for i, (entry, data) in enumerate(prepared):
+            job_id, created = next(special)[:2] if i in controlled else next(plain_results)
+            out.append(await self._existing_or_new(job_id, created, entry, data, timestamp))
         return out
+
+    async def _existing_or_new(self, job_id: str, created: int, entry: Entry, data: Any, ts: int) -> Job[Any]:
+        existing = None if created else await self.get_job(job_id)
+        return existing or self._new_job(job_id, entry, data, ts)
 
     async def _ensure_loaded(self, lua: LuaScript) -> None:
         exists = await execute(self.client, "SCRIPT", "EXISTS", lua.sha)
@@ -286,7 +304,14 @@ class Queue:
         pipe.zcard(k.failed)
         pipe.hexists(k.meta, "paused")
         pipe.zcard(k.waiting_children)
-        wait, prio, delayed, active, completed, failed, paused, waiting_children = await pipe.execute()
+        pipe.lrange(k.groups, 0, -1)
+        pipe.smembers(k.groups_paused)
+        replies = await pipe.execute()
+        wait, prio, delayed, active, completed, failed, paused, waiting_children, ring, held = replies
+        group_paused = 0
+        if ring or held:  # waiting jobs of fair groups (control.py)
+            group_ready, group_paused = await self._grouped_waiting(ring, held)
+            wait += group_ready
         counts = {
             "waiting": 0 if paused else wait,
             "prioritized": prio,
@@ -294,7 +319,7 @@ class Queue:
             "active": active,
             "completed": completed,
             "failed": failed,
-            "paused": wait if paused else 0,
+            "paused": (wait if paused else 0) + group_paused,
             "waiting-children": waiting_children,
         }
         return {s: int(counts[s]) for s in wanted}

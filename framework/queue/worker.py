@@ -51,10 +51,12 @@ from framework.connection import (
 )
 from framework.errors import (
     CorruptJobError,
+    DelayedError,
     InvalidJobDataError,
     JobCancelledError,
     JobTimeoutError,
     RedisAccessError,
+    RateLimitError,
     UnrecoverableError,
     WaitingChildrenError,
 )
@@ -64,6 +66,7 @@ from framework.observability.workers import DEFAULT_HEARTBEAT_INTERVAL, Heartbea
 from framework.queue import outcome, serialization
 from framework.queue.backoff import BackoffStrategy
 from framework.queue.cancellation import CancelListener
+from framework.queue.control import group_limit_args, move_back
 from framework.queue.durations import Seconds, to_seconds
 from framework.queue.idle_fetch import IdleFetch, measure_clock_offset
 from framework.queue.interceptors import Interceptor, check_interceptor, intercepted
@@ -127,6 +130,9 @@ class Worker:
             must be importable by name (see `framework.queue.sandbox`); a timeout or cancel kills its
             process, a process that dies fails that attempt only. Same as passing `SandboxedHandler(fn)`.
         max_jobs_per_child: with `sandbox`, jobs a process runs before it is replaced.
+        group_concurrency: at most this many jobs of one group (`add(..., group_id=)`) active at once,
+            across every worker (give every worker of the queue the same value).
+        group_rate_limit: `RateLimit(max=, duration=)` per group, across every worker.
     """
 
     def __init__(
@@ -150,6 +156,8 @@ class Worker:
         heartbeat_interval: Seconds = DEFAULT_HEARTBEAT_INTERVAL,
         sandbox: bool = False,
         max_jobs_per_child: int | None = None,
+        group_concurrency: int | None = None,
+        group_rate_limit: RateLimit | None = None,
     ) -> None:
         check_queue_name(name)
         if concurrency < 1:
@@ -172,6 +180,8 @@ class Worker:
         self.stalled_interval = to_seconds(stalled_interval, field="stalled_interval")
         self.max_stalled_count = max_stalled_count
         self.limiter = limiter
+        # Fair groups (control.py): limits per group, held by every worker through Redis.
+        self._group_args = group_limit_args(group_concurrency, group_rate_limit)
         self.drain_delay = max(to_seconds(drain_delay, field="drain_delay"), 0.05)
         self.backoff_strategies = backoff_strategies or {}
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -565,7 +575,8 @@ class Worker:
         lim_max = self.limiter.max if self.limiter else 0
         lim_ms = int(self.limiter.duration * 1000) if self.limiter else 0
         base, offset = self.queue.base, self._clock_offset
-        return [base, self.id, self.lock_ms, now, want, self._max_events, lim_max, lim_ms, offset]
+        return [base, self.id, self.lock_ms, now, want, self._max_events, lim_max, lim_ms, offset,
+                *self._group_args]  # fmt: skip
 
     async def _fetch_loop(self) -> None:
         keys = [key.encode() for key in self.queue.keys.fetch_keys()]
@@ -779,12 +790,12 @@ class Worker:
                 self._finished_event.set()
             self._idle_event.set()
 
-    async def _execute(self, job: Job[Any]) -> Outcome:
+    async def _execute(self, job: Job[Any]) -> Outcome | None:
         if tracing.is_active():  # OpenTelemetry: a span per attempt (framework/observability/tracing.py)
             return await tracing.traced_attempt(job, self._attempt)
         return await self._attempt(job)
 
-    async def _attempt(self, job: Job[Any]) -> Outcome:
+    async def _attempt(self, job: Job[Any]) -> Outcome | None:
         raw = job.raw_opts
         timeout = raw.get("timeout")
         try:
@@ -803,12 +814,23 @@ class Worker:
             except InvalidJobDataError as exc:
                 return self._failure(job, exc, retry=False)
             return outcome.completed(job, value, result)
+        except (DelayedError, RateLimitError) as exc:
+            await self._move_back(job, exc)
+            return None
         except UnrecoverableError as exc:
             return self._failure(job, exc, retry=False)
         except WaitingChildrenError:
             return outcome.waiting_children(job)
         except Exception as exc:
             return self._failure(job, exc, retry=True)
+
+    async def _move_back(self, job: Job[Any], exc: DelayedError | RateLimitError) -> None:
+        """The job goes back to delayed / waiting without using an attempt (control.py); no report."""
+        try:
+            await move_back(self.queue, job, exc)
+        except Exception:
+            log.exception("could not move the job back; the stall check will recover it", job_id=job.id)
+        self._active.pop(job.id, None)
 
     async def _call(self, job: Job[Any]) -> Any:
         if self.interceptors:
@@ -928,6 +950,7 @@ class Worker:
         for f in batch:
             args += [f.job.id, f.job.token or "", f.kind, f.value, f.stack, f.keep[0], f.keep[1], f.delay_ms]
         args.append(self._metrics_window)
+        args += self._group_args
         if self._finish_keys is None:
             self._finish_keys = [key.encode() for key in k.finish_keys()]
         results, jobs, _next_due, _limited = await script("moveToFinished")(

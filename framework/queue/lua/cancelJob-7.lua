@@ -17,6 +17,7 @@
 --- @include "trimFinished"
 --- @include "pushReady"
 --- @include "flowParent"
+--- @include "removeFromGroup"
 local base, jobId = ARGV[1], ARGV[2]
 local jobKey = base .. jobId
 if redis.call("EXISTS", jobKey) == 0 then return 0 end
@@ -30,7 +31,7 @@ if redis.call("ZSCORE", KEYS[4], jobId) then
   return 2
 end
 local removed = redis.call("LREM", KEYS[1], 0, jobId) + redis.call("ZREM", KEYS[2], jobId)
-  + redis.call("ZREM", KEYS[3], jobId)
+  + redis.call("ZREM", KEYS[3], jobId) + removeFromGroup(base, jobId)
 if removed == 0 then return 0 end
 local now = tonumber(ARGV[3])
 local keepCount = tonumber(ARGV[5])

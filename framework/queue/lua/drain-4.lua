@@ -4,12 +4,14 @@
   the server in one long call.
 
   KEYS[1] wait, KEYS[2] prioritized, KEYS[3] delayed, KEYS[4] events
+  (Waiting jobs of fair groups go too: their lists are found from the groups ring, see groups.lua.)
   ARGV[1] key base, ARGV[2] count, ARGV[3] "1" to drain delayed jobs too, ARGV[4] max events
 
   Emits `emptied` with the count removed. Returns the number of jobs removed by this call.
 ]]
 --- @include "emit"
 --- @include "removeJobKeys"
+--- @include "removeFromGroup"
 local base, count = ARGV[1], tonumber(ARGV[2])
 local removed = 0
 local ids = redis.call("LRANGE", KEYS[1], -count, -1)
@@ -26,6 +28,7 @@ for _, setKey in ipairs(sets) do
     removed = removed + #ids
   end
 end
+if removed < count then removed = removed + drainGroups(base, count - removed) end
 -- Not "drained": that event means "no jobs left for the workers" (BullMQ); this one says who emptied it.
 if removed > 0 then emit(KEYS[4], ARGV[4], "emptied", "removed", removed) end
 return removed

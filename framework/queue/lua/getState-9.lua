@@ -20,4 +20,15 @@ if redis.call("LPOS", KEYS[6], jobId) then
   if redis.call("HEXISTS", KEYS[7], "paused") == 1 then return "paused" end
   return "waiting"
 end
+-- A job of a fair group waits in its group's list (groups.lua); same slot, key named after the hash's.
+local gid = redis.call("HGET", KEYS[8], "gid")
+if gid then
+  local base = string.sub(KEYS[8], 1, #KEYS[8] - #jobId)
+  if redis.call("LPOS", base .. "g:" .. gid, jobId) then
+    if redis.call("HEXISTS", KEYS[7], "paused") == 1 or redis.call("SISMEMBER", base .. "gpaused", gid) == 1 then
+      return "paused"
+    end
+    return "waiting"
+  end
+end
 return "unknown"

@@ -25,6 +25,8 @@
 --- @include "pushReady"
 --- @include "nextDue"
 --- @include "promoteDelayed"
+--- @include "queueLimits"
+--- @include "groups"
 --- @include "fetchJobs"
 local base = ARGV[1]
 local now = tonumber(ARGV[4])
@@ -38,5 +40,6 @@ if redis.call("HEXISTS", KEYS[5], "paused") == 1 then
   return {{}, nextDue(KEYS[4]), 0}
 end
 local jobs, limited = fetchJobs(KEYS[1], KEYS[2], KEYS[3], KEYS[7], KEYS[8], KEYS[6], base, ARGV[2],
-  tonumber(ARGV[3]), now, tonumber(ARGV[5]), maxEvents, tonumber(ARGV[7]), tonumber(ARGV[8]))
+  tonumber(ARGV[3]), now, tonumber(ARGV[5]), maxEvents, tonumber(ARGV[7]), tonumber(ARGV[8]), KEYS[5],
+  tonumber(ARGV[10]) or 0, tonumber(ARGV[11]) or 0, tonumber(ARGV[12]) or 0)
 return {jobs, nextDue(KEYS[4]), limited}

@@ -19,6 +19,8 @@
     failed reason),
     stacktrace (JSON list, "" for completed), keep count (-1 = all), keep age (ms, 0 = any), retry delay (ms)
   ARGV[10 + 8N] metrics: minutes of per-minute counts to keep (0 = keep no metrics)
+  ARGV[11 + 8N .. 13 + 8N] (optional) group concurrency, group rate limit max, its window (ms), as in
+  moveToActive.
 
   A flow child that finishes for good updates its parent (flowParent: single server); a job that raised
   WaitingChildrenError ("waiting-children") waits for its pending children without using an attempt.
@@ -31,6 +33,9 @@
 --- @include "nextDue"
 --- @include "trimFinished"
 --- @include "promoteDelayed"
+--- @include "releaseDeduplication"
+--- @include "queueLimits"
+--- @include "groups"
 --- @include "fetchJobs"
 --- @include "collectMetrics"
 --- @include "flowParent"
@@ -75,7 +80,7 @@ for i = 0, n - 1 do
   if type(lock) == "table" then lock = false end -- not a string: no lock of ours
   local active = redis.call("ZSCORE", KEYS[2], jobId)
   -- ats is written when a job is taken, so a hash without it is gone (or never ran).
-  local fields = redis.pcall("HMGET", jobKey, "ats", "cancel", "ftk", "parentKey", "attemptsMade")
+  local fields = redis.pcall("HMGET", jobKey, "ats", "cancel", "ftk", "parentKey", "attemptsMade", "deid")
   local notHash = fields.err ~= nil
   if notHash then fields = {} end
   local made = fields[5]
@@ -117,6 +122,7 @@ for i = 0, n - 1 do
         attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
       end
       if metricsWindow > 0 then metricsRecord(jobKey, kind, attempts, now) end
+      if fields[6] and kind ~= "retry" then releaseDeduplication(base, jobId, fields[6]) end
     end
     local keepCount, keepAge = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
     if kind == "completed" then
@@ -177,11 +183,12 @@ if fetchCount > 0 then
   promoteDelayed(KEYS[4], KEYS[1], KEYS[3], KEYS[9], KEYS[6], KEYS[7], base, now, maxEvents)
   if redis.call("HEXISTS", KEYS[5], "paused") == 0 then
     jobs, limited = fetchJobs(KEYS[1], KEYS[2], KEYS[3], KEYS[7], KEYS[8], KEYS[6], base, workerId,
-      tonumber(ARGV[3]), now, fetchCount, maxEvents, tonumber(ARGV[7]), tonumber(ARGV[8]))
+      tonumber(ARGV[3]), now, fetchCount, maxEvents, tonumber(ARGV[7]), tonumber(ARGV[8]), KEYS[5],
+      tonumber(ARGV[11 + n * 8]) or 0, tonumber(ARGV[12 + n * 8]) or 0, tonumber(ARGV[13 + n * 8]) or 0)
   end
 end
 if redis.call("ZCARD", KEYS[2]) == 0 and redis.call("LLEN", KEYS[1]) == 0
-    and redis.call("ZCARD", KEYS[3]) == 0 then
+    and redis.call("ZCARD", KEYS[3]) == 0 and redis.call("LLEN", base .. "groups") == 0 then
   emit(KEYS[6], maxEvents, "drained")
 end
 return {results, jobs, nextDue(KEYS[4]), limited}

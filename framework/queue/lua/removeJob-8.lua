@@ -12,6 +12,7 @@
 --- @include "emit"
 --- @include "pushReady"
 --- @include "removeJobKeys"
+--- @include "removeFromGroup"
 --- @include "flowParent"
 local base, jobId = ARGV[1], ARGV[2]
 if redis.call("EXISTS", base .. jobId) == 0 then return 0 end
@@ -26,6 +27,7 @@ redis.call("ZREM", KEYS[4], jobId)
 redis.call("ZREM", KEYS[5], jobId)
 redis.call("ZREM", KEYS[6], jobId)
 redis.call("ZREM", KEYS[8], jobId)
+removeFromGroup(base, jobId)
 removeJobKeys(base, jobId)
 emit(KEYS[7], ARGV[3], "removed", "jobId", jobId)
 return 1

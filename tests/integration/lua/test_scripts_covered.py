@@ -39,6 +39,14 @@ COVERED = {
     "heartbeat": "test_heartbeat",
     "declareSchedulers": "test_declared_schedulers",
     "removeDeclaredScheduler": "test_declared_schedulers",
+    "addControlledJob": "test_job_control_scripts",
+    "moveActiveJob": "test_job_control_scripts",
+    "updateJobData": "test_job_control_scripts",
+    "changePriority": "test_job_control_scripts",
+    "changeDelay": "test_job_control_scripts",
+    "clearLogs": "test_job_control_scripts",
+    "setQueueLimits": "test_job_control_scripts",
+    "pauseGroup": "test_job_control_scripts",
 }
 
 

@@ -1,11 +1,19 @@
--- fetchJobs: take up to `count` ready jobs (wait list first, then by priority), lock each with a fresh
--- token (workerId:attemptsStarted) for lockMs, mark them active, and return {id, token, HGETALL} per job.
--- Honours a fixed-window rate limit (limMax jobs per limDurationMs, 0 = none): returns the ms to wait
--- when the window is used up. Re-arms the marker when ready jobs remain, so another idle worker wakes.
--- Needs: emit.
+-- fetchJobs: take up to `count` ready jobs (wait list first, then by priority; and, when fair groups hold
+-- jobs, alternately one of those, round-robin between groups), lock each with a fresh token
+-- (workerId:attemptsStarted) for lockMs, mark them active, and return {id, token, HGETALL} per job.
+-- Honours the queue-wide limits (queueLimits) and a fixed-window rate limit (limMax jobs per
+-- limDurationMs, 0 = none): returns the ms to wait when the window is used up. Group limits: gc jobs of a
+-- group active at once, gmax per gdur ms started per group (0 = none). Re-arms the marker when ready jobs
+-- remain that a worker may take, so another idle worker wakes.
+-- Needs: emit, queueLimits, groups.
 local function fetchJobs(waitKey, activeKey, prioritizedKey, markerKey, limiterKey, eventsKey, base, workerId,
-                         lockMs, now, count, maxEvents, limMax, limDurationMs)
+                         lockMs, now, count, maxEvents, limMax, limDurationMs, metaKey, gc, gmax, gdur)
   local jobs = {}
+  if count <= 0 then return jobs, 0 end
+  local limitedMs, maxed
+  count, limMax, limDurationMs, limitedMs, maxed = queueLimits(metaKey, activeKey, limiterKey, count, limMax,
+    limDurationMs)
+  if limitedMs > 0 then return jobs, limitedMs end
   if count <= 0 then return jobs, 0 end
   if limMax > 0 then
     local allowed = limMax - (tonumber(redis.call("GET", limiterKey)) or 0)
@@ -17,40 +25,83 @@ local function fetchJobs(waitKey, activeKey, prioritizedKey, markerKey, limiterK
     end
     if count > allowed then count = allowed end
   end
+  -- Groups cost the plain path one LLEN per call. `groupBudget`: groups this call may pass over (maxed,
+  -- rate-limited) before it stops looking; a successful take costs none.
+  local groupBudget = redis.call("LLEN", base .. "groups")
+  local useGroups = groupBudget > 0
+  local groupWaitMs = 0
+  -- Whose turn it is, plain jobs or groups, carries over from call to call (a worker with concurrency 1
+  -- takes one job per call).
+  local groupTurn = true
+  if useGroups then groupTurn = redis.call("GET", base .. "gturn") ~= "p" end
+  local hadGroups = useGroups
+  local plainEmpty = false
   local n = 0
   while n < count do
-    local jobId = redis.call("RPOP", waitKey)
+    local jobId
     local prev = "waiting"
-    if not jobId then
-      local popped = redis.call("ZPOPMIN", prioritizedKey)
-      if #popped == 0 then break end
-      jobId = popped[1]
-      prev = "prioritized"
+    local fromGroup = false
+    if useGroups and (groupTurn or plainEmpty) then
+      local passed
+      jobId, passed, groupWaitMs = takeFromGroups(base, activeKey, now, gc, gmax, gdur, groupBudget)
+      groupBudget = groupBudget - passed
+      if jobId then fromGroup = true else useGroups = false end
     end
-    local jobKey = base .. jobId
-    -- An id whose hash is gone (removed by hand), or is not a hash, is dropped: there is no job to run.
-    if redis.call("TYPE", jobKey)["ok"] == "hash" then
-      n = n + 1
-      local ats = redis.pcall("HINCRBY", jobKey, "ats", 1)
-      if type(ats) == "table" then -- a hand-edited, non-integer start count: restart it (nothing half-done)
-        ats = 1
-        redis.call("HSET", jobKey, "ats", ats)
+    groupTurn = not groupTurn
+    if not jobId and not plainEmpty then
+      jobId = redis.call("RPOP", waitKey)
+      if not jobId then
+        local popped = redis.call("ZPOPMIN", prioritizedKey)
+        if #popped > 0 then
+          jobId = popped[1]
+          prev = "prioritized"
+        else
+          plainEmpty = true
+        end
       end
-      local token = workerId .. ":" .. ats
-      redis.call("SET", jobKey .. ":lock", token, "PX", lockMs)
-      redis.call("ZADD", activeKey, now, jobId)
-      redis.call("HSET", jobKey, "processedOn", now, "worker", workerId)
-      emit(eventsKey, maxEvents, "active", "jobId", jobId, "prev", prev)
-      jobs[n] = {jobId, token, redis.call("HGETALL", jobKey)}
     end
+    if not jobId then
+      if plainEmpty and not useGroups then break end
+    else
+      local jobKey = base .. jobId
+      -- An id whose hash is gone (removed by hand), or is not a hash, is dropped: there is no job to run.
+      local f = redis.pcall("HMGET", jobKey, "name", "gid")
+      local isJob = not f.err and (f[1] or redis.call("EXISTS", jobKey) == 1)
+      if isJob and f[2] and not fromGroup then
+        -- A grouped job back in the wait list (retried, fell due, stalled): it waits for its group's turn.
+        if pushGroup(base, f[2], jobId, false) == 2 then
+          useGroups = true
+          hadGroups = true
+          groupBudget = groupBudget + 1
+        end
+      elseif isJob then
+        n = n + 1
+        local ats = redis.pcall("HINCRBY", jobKey, "ats", 1)
+        if type(ats) == "table" then -- a hand-edited, non-integer start count: restart it (nothing half-done)
+          ats = 1
+          redis.call("HSET", jobKey, "ats", ats)
+        end
+        local token = workerId .. ":" .. ats
+        redis.call("SET", jobKey .. ":lock", token, "PX", lockMs)
+        redis.call("ZADD", activeKey, now, jobId)
+        redis.call("HSET", jobKey, "processedOn", now, "worker", workerId)
+        emit(eventsKey, maxEvents, "active", "jobId", jobId, "prev", prev)
+        jobs[n] = {jobId, token, redis.call("HGETALL", jobKey)}
+      end
+    end
+  end
+  if hadGroups then
+    redis.call("SET", base .. "gturn", groupTurn and "g" or "p")
   end
   if limMax > 0 and n > 0 then
     if redis.call("INCRBY", limiterKey, n) == n then
       redis.call("PEXPIRE", limiterKey, limDurationMs)
     end
   end
-  if redis.call("LLEN", waitKey) > 0 or redis.call("ZCARD", prioritizedKey) > 0 then
+  if maxed and n >= count then return jobs, 0 end
+  if redis.call("LLEN", waitKey) > 0 or redis.call("ZCARD", prioritizedKey) > 0 or useGroups then
     redis.call("ZADD", markerKey, 0, "0")
   end
+  if n == 0 and groupWaitMs > 0 then return jobs, groupWaitMs end
   return jobs, 0
 end
