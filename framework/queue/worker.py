@@ -55,8 +55,8 @@ from framework.errors import (
     InvalidJobDataError,
     JobCancelledError,
     JobTimeoutError,
-    RedisAccessError,
     RateLimitError,
+    RedisAccessError,
     UnrecoverableError,
     WaitingChildrenError,
 )
