@@ -6,6 +6,7 @@ runs workers and lifecycle hooks.
 """
 
 from framework.di.application import Application, ApplicationContext
+from framework.di.connections import ConnectionToken
 from framework.di.decorators import (
     inject,
     inject_queue,
@@ -31,6 +32,7 @@ from framework.di.queue_module import QueueConfig, QueueModule, QueueRegistry, Q
 __all__ = [
     "Application",
     "ApplicationContext",
+    "ConnectionToken",
     "Module",
     "ProviderSpec",
     "QueueConfig",

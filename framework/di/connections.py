@@ -5,6 +5,9 @@ a named one's are `ConnectionToken(name, part)`. `register_queue(..., connection
 inject the registry of their connection, and the application runs their processors and listeners on
 it. `check_connections(graph)` reports, before anything is built, a connection name no `for_root`
 declares, a name declared twice, and a queue registered on two connections.
+
+A provider gets a named connection's client with
+`Annotated[Redis, inject(ConnectionToken("analytics", "redis"))]`.
 """
 
 from __future__ import annotations

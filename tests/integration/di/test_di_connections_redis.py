@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -20,10 +20,12 @@ from framework import (
     QueueConfig,
     QueueModule,
     QueueSpec,
+    inject,
     process,
     processor,
     provide,
 )
+from framework.di import ConnectionToken
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,10 @@ async def test_named_connection_holds_its_queues_and_runs_their_processors(
 ) -> None:
     """Queues registered with connection_name live on that connection; their processor runs there."""
 
+    class Analytics:
+        def __init__(self, client: Annotated[aioredis.Redis, inject(ConnectionToken("analytics", "redis"))]):
+            self.client = client
+
     class AppModule(Module):
         imports = [
             QueueModule.for_root(redis_url, prefix=prefix),
@@ -177,9 +183,13 @@ async def test_named_connection_holds_its_queues_and_runs_their_processors(
             QueueModule.register_queue("mail"),
             QueueModule.register_queue("events", connection_name="analytics"),
         ]
+        providers = [Analytics]
         processors = [EventsProcessor, MailProcessor]
 
     async with Application.create(AppModule) as app:
+        assert await app.get(Analytics).client.exists(f"{{{prefix}:events}}:id") == 0
+        await app.get(Analytics).client.set(f"{{{prefix}}}:probe", "db1")
+        assert await db1.get(f"{{{prefix}}}:probe") == b"db1"  # the named client is the second connection
         event = await app.queue("events").add("click", {"n": 1})
         mail = await app.queue("mail").add("send", {})
         assert await db1.exists(f"{{{prefix}:events}}:{event.id}") == 1
