@@ -31,7 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
-from framework.dashboard import data
+from framework.dashboard import data, editing
 from framework.dashboard.auth import (
     Auth,
     auth_from_settings,
@@ -44,6 +44,7 @@ from framework.dashboard.data import ActionError, NotFoundError, QueueSource
 from framework.dashboard.formatting import format_ago, format_duration, format_time
 from framework.dashboard.observability import routes as observability_routes
 from framework.errors import CorruptJobError
+from framework.queue import Queue
 
 __all__ = ["Dashboard", "create_dashboard"]
 
@@ -477,7 +478,7 @@ class Dashboard:
     async def _search_page(self, request: Request) -> Response:
         job_id = request.query_params.get("id", "").strip()
         queue = request.query_params.get("queue", "").strip() or None
-        found = await data.find_job(self.source, job_id, queue) if job_id else []
+        found = await editing.search_jobs(self.source, job_id, queue) if job_id else []
         if len(found) == 1:
             hit = found[0]
             return RedirectResponse(
@@ -522,7 +523,7 @@ class Dashboard:
         if not job_id:
             raise ValueError("give the job id as ?id=...")
         queue = request.query_params.get("queue", "").strip() or None
-        return {"id": job_id, "found": await data.find_job(self.source, job_id, queue)}
+        return {"id": job_id, "found": await editing.search_jobs(self.source, job_id, queue)}
 
     async def _api_csrf(self, request: Request) -> Response:
         """A CSRF token for scripts that use a cookie jar instead of a bearer token."""
@@ -552,7 +553,29 @@ class Dashboard:
             grace = _float(params.get("grace", "0"), "grace")
             limit = int(_float(params.get("limit", "1000"), "limit"))
             return await data.clean_queue(queue, state, grace, limit), f"{back}?state={state}"
-        raise NotFoundError(f"no queue action {action!r} (pause, resume, retry, promote, clean)")
+        if action in ("add", "bulk"):
+            return await self._edit_action(queue, action, params, back)
+        raise NotFoundError(f"no queue action {action!r} (pause, resume, retry, promote, clean, add, bulk)")
+
+    async def _edit_action(
+        self, queue: Queue, action: str, params: Mapping[str, str], back: str
+    ) -> tuple[dict[str, Any], str]:
+        """add (name, data JSON, delay, priority, attempts) and bulk (action, ids) (editing.py)."""
+        if action == "add":
+            name = params.get("name", "").strip()
+            if not name:
+                raise ActionError("give the job a name")
+            opts: dict[str, Any] = {}
+            for key, convert in (("delay", _float), ("priority", _float), ("attempts", _float)):
+                raw = params.get(key, "").strip()
+                if raw:
+                    value = convert(raw, key)
+                    opts[key] = value if key == "delay" else int(value)
+            job_data = editing.parse_json_field(params.get("data"), "data")
+            result = await data.add_job(queue, name, job_data, opts)
+            return result, f"{back}/jobs/{_segment(result['job_id'])}"
+        ids = editing.parse_ids(params.get("ids"))
+        return await editing.bulk_action(queue, params.get("bulk", ""), ids), back
 
     async def _job_action(self, request: Request, params: Mapping[str, str]) -> tuple[dict[str, Any], str]:
         queue = await self.source.get(request.path_params["queue"])
@@ -565,7 +588,13 @@ class Dashboard:
             return await data.promote_job(queue, job_id), job_page
         if action == "remove":
             return await data.remove_job(queue, job_id), back
-        raise NotFoundError(f"no job action {action!r} (retry, promote, remove)")
+        if action == "duplicate":
+            result = await editing.duplicate_job(queue, job_id)
+            return result, f"{back}/jobs/{_segment(result['job_id'])}"
+        if action == "edit":
+            new_data = editing.parse_json_field(params.get("data"), "data")
+            return await editing.update_job_data(queue, job_id, new_data), job_page
+        raise NotFoundError(f"no job action {action!r} (retry, promote, remove, duplicate, edit)")
 
     async def _scheduler_action(
         self, request: Request, params: Mapping[str, str]
@@ -650,12 +679,22 @@ async def _params(request: Request) -> dict[str, str]:
             raise ValueError("the body is not valid JSON") from None
         if not isinstance(payload, dict):
             raise ValueError("the JSON body must be an object")
-        params.update({str(k): str(v) for k, v in payload.items() if v is not None})
+        params.update(
+            {
+                str(k): json.dumps(v) if isinstance(v, dict | list) else str(v)
+                for k, v in payload.items()
+                if v is not None
+            }
+        )
     elif content_type in ("application/x-www-form-urlencoded", ""):
         try:
-            params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
         except UnicodeDecodeError:
             raise ValueError("the form is not UTF-8") from None
+        form: dict[str, str] = {}
+        for key, value in pairs:  # a repeated field (the ids of a bulk selection) is kept, one per line
+            form[key] = f"{form[key]}\n{value}" if key in form else value
+        params.update(form)
     else:
         raise ValueError(f"unsupported content type {content_type!r}; send a form or JSON")
     return params

@@ -294,7 +294,8 @@ async def _ids_newest_first(queue: Queue, state: str, start: int, end: int, tota
     """Ids of `state` at positions [start, end] counted from the most recently added job."""
     if end < start or start >= total:
         return []
-    if state in ("completed", "failed"):
+    if state in ("completed", "failed", "prioritized"):
+        # Finished: last finished first. Prioritized: in the order they will run (priority, then FIFO).
         return await queue.get_job_ids(state, start, end)
     # The other states list the next job to run first: read the mirrored range and reverse it.
     lo, hi = max(total - 1 - end, 0), total - 1 - start
@@ -396,7 +397,8 @@ def _summary(job: Job[Any] | dict[str, Any], state: str | None, cut: Cut | None 
 async def list_jobs(
     queue: Queue, state: str, *, start: int = 0, limit: int = 25, name: str | None = None
 ) -> dict[str, Any]:
-    """One page of a state's jobs, most recently added first (failed/completed: last finished first).
+    """One page of a state's jobs, most recently added first (failed/completed: last finished first;
+    prioritized: in the order they will run).
 
     Args:
         queue: the queue.

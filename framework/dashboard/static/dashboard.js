@@ -96,9 +96,158 @@
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (form && form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    var submitter = event.submitter;
+    var question = (submitter && submitter.dataset && submitter.dataset.confirm) ||
+      (form && form.dataset && form.dataset.confirm);
+    if (question && !window.confirm(question)) {
       event.preventDefault();
     }
+  });
+
+  /* --- dark mode: follows the system unless the toggle chose ------------------------------------ */
+
+  var THEME_KEY = "nestq.theme";
+  var root = document.documentElement;
+
+  function storedTheme() {
+    try { return window.localStorage.getItem(THEME_KEY); } catch (e) { return null; }
+  }
+
+  function effectiveTheme() {
+    if (root.dataset.theme) { return root.dataset.theme; }
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+
+  var chosen = storedTheme();
+  if (chosen === "dark" || chosen === "light") { root.dataset.theme = chosen; }
+  var themeToggle = document.getElementById("theme-toggle");
+  if (themeToggle) {
+    themeToggle.addEventListener("click", function () {
+      var next = effectiveTheme() === "dark" ? "light" : "dark";
+      root.dataset.theme = next;
+      try { window.localStorage.setItem(THEME_KEY, next); } catch (e) { /* private mode */ }
+    });
+  }
+
+  /* --- JSON viewer: highlighted, collapsible, with a copy button ---------------------------------- */
+
+  function jsonNode(value, key, depth) {
+    var isArray = Array.isArray(value);
+    if (value !== null && typeof value === "object") {
+      var keys = isArray ? value.map(function (_, i) { return i; }) : Object.keys(value);
+      var open = isArray ? "[" : "{", close = isArray ? "]" : "}";
+      if (!keys.length) { return leafLine(key, make("span", "j-summary", open + close)); }
+      var details = make("details");
+      details.open = depth < 2 || keys.length <= 3;
+      var summary = make("summary");
+      if (key !== null) { appendKey(summary, key); }
+      summary.appendChild(make("span", null, open));
+      summary.appendChild(make("span", "j-summary",
+        " " + keys.length + (isArray ? " item" : " key") + (keys.length === 1 ? "" : "s") + " "));
+      details.appendChild(summary);
+      var children = make("div", "j-children");
+      keys.forEach(function (k) { children.appendChild(jsonNode(value[k], isArray ? null : k, depth + 1)); });
+      details.appendChild(children);
+      details.appendChild(make("div", null, close));
+      return details;
+    }
+    var cls = value === null ? "j-null" : typeof value === "string" ? "j-str" :
+      typeof value === "number" ? "j-num" : "j-bool";
+    return leafLine(key, make("span", cls, JSON.stringify(value)));
+  }
+
+  function appendKey(el, key) {
+    el.appendChild(make("span", "j-key", JSON.stringify(String(key))));
+    el.appendChild(document.createTextNode(": "));
+  }
+
+  function leafLine(key, valueEl) {
+    var line = make("div", "j-line");
+    if (key !== null) { appendKey(line, key); }
+    line.appendChild(valueEl);
+    return line;
+  }
+
+  function renderJson(pre) {
+    var text = pre.textContent;
+    if (pre.dataset.rendered === text) { return; }
+    pre.dataset.rendered = text;
+    var view = pre.nextElementSibling && pre.nextElementSibling.classList.contains("json-view")
+      ? pre.nextElementSibling : null;
+    var value;
+    try { value = JSON.parse(text); } catch (e) {
+      pre.hidden = false;
+      if (view) { view.hidden = true; }
+      return;
+    }
+    if (!view) {
+      view = make("div", "json-view");
+      pre.parentNode.insertBefore(view, pre.nextSibling);
+      addCopyButton(pre);
+    }
+    view.hidden = false;
+    view.replaceChildren(jsonNode(value, null, 0));
+    pre.hidden = true;
+  }
+
+  function addCopyButton(pre) {
+    var card = pre.closest(".card");
+    var head = card ? card.querySelector(".card-head") : null;
+    if (!head) { return; }
+    var tools = make("span", "json-tools");
+    var copy = make("button", "btn btn-ghost btn-sm json-copy", "Copy");
+    copy.type = "button";
+    copy.addEventListener("click", function () {
+      var done = function () { setText(copy, "Copied"); setTimeout(function () { setText(copy, "Copy"); }, 1500); };
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(pre.textContent).then(done, function () { setText(copy, "Copy failed"); });
+      } else {
+        setText(copy, "Copy failed");
+      }
+    });
+    var toggle = make("button", "btn btn-ghost btn-sm json-collapse", "Collapse all");
+    toggle.type = "button";
+    toggle.addEventListener("click", function () {
+      var view = pre.nextElementSibling;
+      var expand = toggle.textContent === "Expand all";
+      var all = view ? view.querySelectorAll("details") : [];
+      for (var i = 0; i < all.length; i++) { all[i].open = expand; }
+      setText(toggle, expand ? "Collapse all" : "Expand all");
+    });
+    tools.appendChild(toggle);
+    tools.appendChild(copy);
+    head.appendChild(tools);
+  }
+
+  function renderAllJson() {
+    var pres = document.querySelectorAll("pre[data-json]");
+    for (var i = 0; i < pres.length; i++) { renderJson(pres[i]); }
+  }
+
+  /* --- bulk selection ------------------------------------------------------------------------------ */
+
+  function selectedCount() { return document.querySelectorAll(".row-select:checked").length; }
+
+  function updateBulk() {
+    var n = selectedCount();
+    setText(document.getElementById("bulk-count"), n + " selected");
+    var buttons = document.querySelectorAll("[data-bulk]");
+    for (var i = 0; i < buttons.length; i++) { buttons[i].disabled = n === 0; }
+    var all = document.getElementById("select-all");
+    var boxes = document.querySelectorAll(".row-select");
+    if (all) {
+      all.checked = boxes.length > 0 && n === boxes.length;
+      all.indeterminate = n > 0 && n < boxes.length;
+    }
+  }
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target && target.id === "select-all") {
+      var boxes = document.querySelectorAll(".row-select");
+      for (var i = 0; i < boxes.length; i++) { boxes[i].checked = target.checked; }
+    }
+    if (target && (target.id === "select-all" || target.classList.contains("row-select"))) { updateBulk(); }
   });
 
   /* --- live polling -------------------------------------------------------------------------- */
@@ -112,7 +261,7 @@
     if (!liveLabel) { return; }
     liveLabel.classList.toggle("on", state === "on");
     liveLabel.classList.toggle("error", state === "error");
-    setText(document.getElementById("live-label"), state === "error" ? "Offline" : (state === "on" ? "Live" : "Paused"));
+    setText(document.getElementById("live-label"), state === "error" ? "Offline" : (state === "on" ? "Live" : "Live off"));
   }
 
   function schedule() {
@@ -200,7 +349,19 @@
     var jobUrl = base + "/queues/" + seg(queue) + "/jobs/" + seg(job.id);
     var tr = make("tr");
     tr.dataset.jobId = job.id;
-    var idCell = make("td", "mono");
+    if (document.getElementById("select-all")) {
+      var selectCell = make("td", "select");
+      var box = make("input", "row-select");
+      box.type = "checkbox";
+      box.name = "ids";
+      box.value = job.id;
+      box.setAttribute("form", "bulk-form");
+      box.setAttribute("aria-label", "Select job " + job.id);
+      selectCell.appendChild(box);
+      tr.appendChild(selectCell);
+    }
+    var idCell = make("td", "mono id");
+    idCell.title = job.id;
     var link = make("a", null, job.id);
     link.href = jobUrl;
     idCell.appendChild(link);
@@ -211,8 +372,10 @@
       tr.appendChild(bad);
       return tr;
     }
-    tr.appendChild(make("td", "name", job.name));
-    var dataCell = make("td");
+    var nameCell = make("td", "name", job.name);
+    nameCell.title = job.name;
+    tr.appendChild(nameCell);
+    var dataCell = make("td", "data");
     dataCell.appendChild(job.data_preview ? make("code", "preview", job.data_preview) : make("span", "muted", "—"));
     tr.appendChild(dataCell);
     var added = make("td", "nowrap");
@@ -228,7 +391,11 @@
     var detail = make("td", "detail");
     if (state === "active") { detail.appendChild(progressEl(job.progress)); }
     else if (state === "completed") { detail.appendChild(make("code", "preview", job.result_preview || "—")); }
-    else if (state === "failed") { detail.appendChild(make("span", "error-text", job.failed_reason || "—")); }
+    else if (state === "failed") {
+      var reason = make("span", "error-text", job.failed_reason || "—");
+      reason.title = job.failed_reason || "";
+      detail.appendChild(reason);
+    }
     else { detail.appendChild(make("span", "muted", job.worker || "—")); }
     tr.appendChild(detail);
     var template = document.getElementById("row-actions");
@@ -254,8 +421,9 @@
     var tbody = document.getElementById("jobs-body");
     var signature = JSON.stringify(payload.jobs);
     var focused = document.activeElement;
-    // Never pull a button away from under the keyboard focus: wait for the next poll.
-    if (tbody && signature !== lastRows && !(focused && focused !== body && tbody.contains(focused))) {
+    // Never pull a button away from under the keyboard focus, nor drop a selection: wait for the next poll.
+    if (tbody && signature !== lastRows && !selectedCount() &&
+        !(focused && focused !== body && tbody.contains(focused))) {
       lastRows = signature;
       var rows = document.createDocumentFragment();
       payload.jobs.forEach(function (job) { rows.appendChild(jobRow(job, state)); });
@@ -263,11 +431,12 @@
         var tr = make("tr", "empty-row");
         var td = make("td", "empty", "No " + STATE_LABELS[state].toLowerCase() + " jobs" +
           (payload.name ? " named like “" + payload.name + "”" : "") + ".");
-        td.colSpan = readOnly ? 7 : 8;
+        td.colSpan = (readOnly ? 7 : 8) + (document.getElementById("select-all") ? 1 : 0);
         tr.appendChild(td);
         rows.appendChild(tr);
       }
       tbody.replaceChildren(rows);
+      updateBulk();
     }
     var summary = document.getElementById("pager-summary");
     if (summary) {
@@ -320,10 +489,13 @@
     var result = document.querySelector('[data-section="result"]');
     if (result) { result.hidden = job.return_value === null || job.return_value === undefined; }
     setText(field("return_value"), json(job.return_value));
+    renderAllJson();
     var logs = field("logs");
     if (logs) { setText(logs, job.logs && job.logs.length ? job.logs.join("\n") : logs.dataset.empty); }
     var n = (job.logs || []).length;
     setText(field("log-count"), n + " line" + (n === 1 ? "" : "s"));
+    var editData = document.getElementById("edit-data");
+    if (editData) { editData.hidden = editData.dataset.states.split(" ").indexOf(job.state) < 0; }
     var forms = document.querySelectorAll("#job-actions form[data-states]");
     for (var i = 0; i < forms.length; i++) {
       forms[i].hidden = forms[i].dataset.states.split(" ").indexOf(job.state) < 0;
@@ -348,5 +520,7 @@
   }
   document.addEventListener("visibilitychange", function () { if (!document.hidden) { schedule(); } });
   refreshTimes();
+  renderAllJson();
+  updateBulk();
   schedule();
 })();
