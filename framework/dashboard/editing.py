@@ -47,13 +47,17 @@ _JOB_SUBKEYS = (":lock", ":logs", ":dependencies", ":processed", ":failed", ":un
 
 
 def parse_json_field(raw: str | None, field: str, *, default: Any = None) -> Any:
-    """A form field holding JSON text, parsed; a clear ActionError names the field when it is not JSON."""
+    """A form field holding JSON text, parsed.
+
+    Raises:
+        ValueError: naming the field, when it is not JSON (a 400 answer).
+    """
     if raw is None or not raw.strip():
         return default
     try:
         return json.loads(raw)
     except ValueError as exc:
-        raise ActionError(f"{field} is not valid JSON: {exc}") from None
+        raise ValueError(f"{field} is not valid JSON: {exc}") from None
 
 
 def parse_ids(raw: str | None) -> list[str]:
@@ -64,7 +68,7 @@ def parse_ids(raw: str | None) -> list[str]:
     if text.startswith("["):
         value = parse_json_field(text, "ids")
         if not isinstance(value, list):
-            raise ActionError("ids must be a list of job ids")
+            raise ValueError("ids must be a list of job ids")
         items: Iterable[Any] = value
     else:
         items = text.replace(",", "\n").splitlines()
