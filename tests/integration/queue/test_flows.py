@@ -422,3 +422,42 @@ class TestOtherEndings:
         assert worker.is_running
         [reason] = (await node.job.get_failed_children_values()).values()
         assert reason.startswith("job stalled")
+
+
+class TestParentPlacement:
+    async def test_parent_with_a_delay_waits_it_out_after_its_children(
+        self, flow: FlowProducer, make_worker
+    ) -> None:
+        """A parent added with delay= goes to delayed (not waiting) when its last child completes."""
+        node = await flow.add(FlowJob("p", "parents", opts={"delay": 3600}, children=[FlowJob("c", "kids")]))
+        await make_worker(lambda j: 1, name="kids", start=False).run_until_drained()
+        assert await node.job.get_state() == JobState.DELAYED
+
+    async def test_parent_priority_is_kept(self, flow: FlowProducer, make_worker) -> None:
+        """A parent with a priority is prioritized once released."""
+        node = await flow.add(FlowJob("p", "parents", opts={"priority": 3}, children=[FlowJob("c", "kids")]))
+        await make_worker(lambda j: 1, name="kids", start=False).run_until_drained()
+        assert await node.job.get_state() == JobState.PRIORITIZED
+
+    async def test_parent_in_a_paused_queue_is_released_as_paused(
+        self, flow: FlowProducer, make_worker
+    ) -> None:
+        """Released into a paused queue, the parent waits there (state paused) until resume."""
+        await flow.queue("parents").pause()
+        node = await flow.add(FlowJob("p", "parents", children=[FlowJob("c", "kids")]))
+        await make_worker(lambda j: 1, name="kids", start=False).run_until_drained()
+        assert await node.job.get_state() == JobState.PAUSED
+        await flow.queue("parents").resume()
+        await make_worker(lambda j: "ran", name="parents", start=False).run_until_drained()
+        assert await node.job.wait_until_finished(timeout=5) == "ran"
+
+    async def test_a_completed_child_with_remove_on_complete_still_counts(
+        self, flow: FlowProducer, make_worker
+    ) -> None:
+        """A child removed on completion still gives the parent its value."""
+        node = await flow.add(
+            FlowJob("p", "parents", children=[FlowJob("c", "kids", opts={"remove_on_complete": True})])
+        )
+        await make_worker(lambda j: "v", name="kids", start=False).run_until_drained()
+        assert await node.job.get_state() == JobState.WAITING
+        assert list((await node.job.get_children_values()).values()) == ["v"]
