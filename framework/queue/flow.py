@@ -26,7 +26,7 @@ from framework.errors import JobNotFoundError
 from framework.queue import serialization
 from framework.queue.job import Job
 from framework.queue.keys import QueueKeys
-from framework.queue.options import ParentRef
+from framework.queue.options import JobOptions, ParentRef
 from framework.queue.producer import Entry
 from framework.queue.queue import Queue, now_ms
 from framework.queue.scripts import execute, script
@@ -52,7 +52,7 @@ class FlowJob:
     name: str
     queue: str
     data: Any = None
-    opts: dict[str, Any] | None = None
+    opts: dict[str, Any] | JobOptions | None = None
     children: list[FlowJob] = field(default_factory=list)
 
 
@@ -80,6 +80,12 @@ class Dependencies:
     unprocessed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     ignored: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        """`deps["processed"]` as well as `deps.processed` (BullMQ returns a plain object)."""
+        if key not in ("processed", "unprocessed", "failed", "ignored"):
+            raise KeyError(key)
+        return getattr(self, key)
 
 
 # -- keys --------------------------------------------------------------------------------------------------
@@ -131,7 +137,8 @@ class _Tree:
         if not isinstance(fj, FlowJob):
             raise TypeError(f"{where}: expected a FlowJob, got {type(fj).__name__}")
         queue = self._producer.queue(fj.queue)
-        opts = dict(fj.opts or {})
+        raw = fj.opts
+        opts = raw.model_dump(exclude_unset=True) if isinstance(raw, JobOptions) else dict(raw or {})
         ref = opts.pop("parent", None)
         if ref is not None:
             if parent_index:

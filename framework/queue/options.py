@@ -132,6 +132,12 @@ class ParentRef(BaseModel):
             raise ValueError(f"a queue name has no '{{', '}}' or ':', got {v!r}")
         return v
 
+    def __getitem__(self, key: str) -> Any:
+        """`ref["id"]`, `ref["queue"]`: read like the dict BullMQ's `job.parent` is."""
+        if key not in ParentRef.model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
 
 # A child's failure policy for its parent (BullMQ's fpof / cpof / idof / rdof), as stored for the scripts.
 FAILURE_POLICIES = {

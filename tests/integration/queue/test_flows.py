@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from framework import FlowJob, FlowProducer, JobNotFoundError, JobState, WaitingChildrenError
+from framework import FlowJob, FlowProducer, JobNotFoundError, JobOptions, JobState, WaitingChildrenError
 from framework.queue import Queue, Worker
 
 from .conftest import take_job, wait_for
@@ -74,7 +74,7 @@ class TestAdd:
     async def test_children_values_are_keyed_by_queue_and_id(self, flow: FlowProducer, make_worker) -> None:
         """get_children_values() maps "queue:id" of each completed child to its result."""
         node = await flow.add(
-            FlowJob("p", "parents", children=[FlowJob("c", "kids", "x", {"job_id": "kid-1"})])
+            FlowJob("p", "parents", children=[FlowJob("c", "kids", "x", JobOptions(job_id="kid-1"))])
         )
         await make_worker(lambda job: job.data.upper(), name="kids", start=False).run_until_drained()
         assert await node.job.get_children_values() == {"kids:kid-1": "X"}
@@ -356,6 +356,8 @@ class TestDynamicChildren:
         job = await parents.add("p")
         child = await kids.add("c", 1, parent=job.parent_ref())
         assert child.parent is not None and (child.parent.queue, child.parent.id) == ("parents", job.id)
+        assert (child.parent["queue"], child.parent["id"]) == ("parents", job.id)  # BullMQ-style reads too
+        assert (await job.get_dependencies())["unprocessed"] == [f"kids:{child.id}"]
         assert (await job.get_dependencies()).unprocessed == [f"kids:{child.id}"]
 
     async def test_children_done_before_the_raise_release_at_once(
