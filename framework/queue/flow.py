@@ -29,7 +29,7 @@ from framework.queue.keys import QueueKeys
 from framework.queue.options import JobOptions, ParentRef
 from framework.queue.producer import Entry
 from framework.queue.queue import Queue, now_ms
-from framework.queue.scripts import execute, script
+from framework.queue.scripts import script
 from framework.queue.serialization import as_text
 
 if TYPE_CHECKING:
@@ -156,25 +156,10 @@ class _Tree:
             node.children.append(len(self.nodes))
             self._add(child, index, "", f"{where}.children[{i}]")
 
-    def keys_and_args(self, timestamp: int, max_events: int) -> tuple[list[str], list[Any]]:
-        keys: list[str] = []
-        qindex: dict[tuple[str, str], int] = {}
-        args: list[Any] = [timestamp, max_events, len(self.nodes)]
-        for node in self.nodes:
-            q = node.queue
-            qi = qindex.get((q.prefix, q.name))
-            if qi is None:
-                qi = qindex[(q.prefix, q.name)] = len(qindex) + 1
-                keys.extend(q.keys.flow_keys())
-            custom, name, data, opts, delay, priority, lifo = node.entry
-            args += [qi, custom, name, data, opts, delay, priority, lifo, node.parent_index, node.parent_key,
-                     node.policy, "1" if node.children else "0"]  # fmt: skip
-        return keys, args
-
-    def build(self, reply: Sequence[Any], timestamp: int) -> JobNode:
-        if int(reply[0]) == 0:
-            raise _Exists(as_text(reply[1]))
-        ids = [as_text(x) for x in reply[1:]]
+    def build(self, ids: Sequence[str], timestamp: int) -> JobNode:
+        """The written tree's nodes from its job ids (addFlow's reply for this tree)."""
+        if ids[0].startswith("="):
+            raise _Exists(ids[0][1:])
         jobs: list[Job[Any]] = []
         for node, job_id in zip(self.nodes, ids, strict=True):
             job = node.queue._new_job(job_id, node.entry, node.data, timestamp)
@@ -226,27 +211,45 @@ def _translate(exc: ResponseError) -> Exception:
     return exc
 
 
+def _keys_and_args(trees: list[_Tree], timestamp: int) -> tuple[list[str], list[Any]]:
+    """addFlow's KEYS (one group per queue) and ARGV (every node of every tree, parent first)."""
+    keys: list[str] = []
+    qindex: dict[tuple[str, str], int] = {}
+    total = sum(len(tree.nodes) for tree in trees)
+    args: list[Any] = [timestamp, trees[0].nodes[0].queue.max_events, total]
+    offset = 0
+    for tree in trees:
+        for node in tree.nodes:
+            q = node.queue
+            qi = qindex.get((q.prefix, q.name))
+            if qi is None:
+                qi = qindex[(q.prefix, q.name)] = len(qindex) + 1
+                keys.extend(q.keys.flow_keys())
+            custom, name, data, opts, delay, priority, lifo = node.entry
+            parent_index = node.parent_index + offset if node.parent_index else 0
+            args += [qi, custom, name, data, opts, delay, priority, lifo, parent_index, node.parent_key,
+                     node.policy, "1" if node.children else "0"]  # fmt: skip
+        offset += len(tree.nodes)
+    return keys, args
+
+
 async def _write(client: Redis, trees: list[_Tree], source: _QueueSource) -> list[JobNode]:
-    lua = script("addFlow")
+    """Write every tree in ONE addFlow call: all of them or none, and no other command in between."""
     timestamp = now_ms()
-    calls = [tree.keys_and_args(timestamp, tree.nodes[0].queue.max_events) for tree in trees]
+    keys, args = _keys_and_args(trees, timestamp)
     try:
-        if len(calls) == 1:
-            replies = [await lua(client, calls[0][0], calls[0][1])]
-        else:
-            await _ensure_loaded(client, lua.sha, lua.source)
-            pipe = client.pipeline(transaction=True)  # all trees or none (one server)
-            for keys, args in calls:
-                pipe.execute_command("EVALSHA", lua.sha, len(keys), *keys, *args)
-            replies = await pipe.execute()
+        reply = await script("addFlow")(client, keys, args)
     except ResponseError as exc:
         raise _translate(exc) from None
+    ids = [as_text(x) for x in reply]
     out = []
-    for tree, reply in zip(trees, replies, strict=True):
+    offset = 0
+    for tree in trees:
         try:
-            out.append(tree.build(reply, timestamp))
+            out.append(tree.build(ids[offset : offset + len(tree.nodes)], timestamp))
         except _Exists as exists:
             out.append(await _existing_node(tree.nodes[0].queue, exists.job_id))
+        offset += len(tree.nodes)
     return out
 
 
@@ -255,12 +258,6 @@ async def _existing_node(queue: Queue, job_id: str) -> JobNode:
     if node is None:  # removed between the script and this read
         raise JobNotFoundError(f"job {job_id} of queue {queue.name!r} existed but is gone")
     return node
-
-
-async def _ensure_loaded(client: Redis, sha: str, source: str) -> None:
-    exists = await execute(client, "SCRIPT", "EXISTS", sha)
-    if not exists or not exists[0]:
-        await execute(client, "SCRIPT", "LOAD", source)
 
 
 class FlowProducer:
@@ -323,7 +320,9 @@ class FlowProducer:
         return nodes if isinstance(flow, Group) else nodes[0]
 
     async def add_bulk(self, flows: Iterable[FlowJob]) -> list[JobNode]:
-        """Write many flow trees in one atomic step (all of them or none); returns their root nodes."""
+        """Write many flow trees in one atomic step (all of them or none); returns their root nodes.
+
+        One script call writes them all: add trees in chunks (a few hundred) to keep each call short."""
         trees = [_Tree(self._queues(), f) for f in flows]
         if not trees:
             return []

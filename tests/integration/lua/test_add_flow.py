@@ -41,7 +41,7 @@ class TestAddFlow:
         and name their parent."""
         reply = await add_flow(q.r, [q.k, kids.k], [node(1, "p", children=True), node(2, "c", parent=1),
                                                     node(2, "c", parent=1)])  # fmt: skip
-        assert reply == [1, "1", "1", "2"]
+        assert reply == ["1", "1", "2"]
         assert await q.zset(q.k.waiting_children) == [("1", float(T0))]
         assert await q.wait_list() == []
         assert sorted(await kids.wait_list()) == ["1", "2"]
@@ -56,7 +56,7 @@ class TestAddFlow:
         reply = await add_flow(
             q.r, [q.k, kids.k], [node(1, "p", job_id="root", children=True), node(2, "c", parent=1)]
         )
-        assert reply == [0, "root"]
+        assert reply == ["=root", ""]
         assert await kids.key_names() == set()
 
     async def test_existing_child_id_is_an_error_before_any_write(self, q: LuaQueue, kids: LuaQueue) -> None:
@@ -74,6 +74,15 @@ class TestAddFlow:
         with pytest.raises(ResponseError, match="does not exist"):
             await add_flow(q.r, [q.k], [node(1, "c", parent_key=q.k.job("nope"))])
         assert await q.wait_list() == []
+
+    async def test_two_trees_one_existing(self, q: LuaQueue, kids: LuaQueue) -> None:
+        """Two trees in one call: the one whose root exists is skipped whole, the other is written."""
+        await q.add(job_id="root")
+        tree = [node(1, "p", job_id="root", children=True), node(2, "c", parent=1),
+                node(1, "p", children=True), node(2, "c", parent=3)]  # fmt: skip
+        assert await add_flow(q.r, [q.k, kids.k], tree) == ["=root", "", "1", "1"]
+        assert await kids.wait_list() == ["1"]
+        assert (await kids.job("1"))["parentKey"] == q.k.job("1")
 
     async def test_delayed_leaf(self, q: LuaQueue) -> None:
         """A leaf with a delay goes to delayed, due at timestamp + delay."""

@@ -135,6 +135,19 @@ class TestAdd:
         assert (await flow.queue("parents").get_job_counts("waiting-children"))["waiting-children"] == 5
         assert (await flow.queue("kids").get_job_counts("waiting"))["waiting"] == 5
 
+    async def test_add_bulk_is_all_or_nothing(self, flow: FlowProducer) -> None:
+        """A tree refused by the server (a child id that exists) leaves the other trees unwritten too."""
+        await flow.queue("kids").add("c", None, job_id="taken")
+        taken = FlowJob("c", "kids", opts={"job_id": "taken"})
+        trees = [
+            FlowJob("p", "parents", children=[FlowJob("c", "kids")]),
+            FlowJob("p", "parents", children=[taken]),
+        ]
+        with pytest.raises(ValueError, match="taken already exists"):
+            await flow.add_bulk(trees)
+        assert sum((await flow.queue("parents").get_job_counts()).values()) == 0
+        assert await flow.queue("kids").count() == 1
+
     async def test_same_root_job_id_twice_writes_nothing_new(self, flow: FlowProducer) -> None:
         """A second add of a tree whose root id exists returns the existing tree and adds no child."""
         tree = FlowJob("p", "parents", opts={"job_id": "report-1"}, children=[FlowJob("c", "kids")])
