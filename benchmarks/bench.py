@@ -2,6 +2,10 @@
 
     python benchmarks/bench.py [--url redis://127.0.0.1:6379] [--n 20000]
                                [--only drain,enqueue,latency,memory,sandbox,groups]
+    python benchmarks/bench.py --server-cost [--port 7500 | --url ...] [--n 20000]
+
+`--server-cost`: µs of Redis CPU per job for add, fetch and finish apart (INFO cpu, INFO commandstats,
+per script from the SLOWLOG) on a private redis-server; see benchmarks/server_cost.py.
 
 `--only sandbox`: a 50 ms pure-Python CPU-bound handler, 100 jobs, concurrency 2, run in sandbox processes
 (`sandbox=True`) vs in threads (a plain `def`), timed from the first job's start to the last one's end.
@@ -22,6 +26,8 @@ import statistics
 import time
 import uuid
 from typing import Any
+
+import server_cost  # benchmarks/server_cost.py, beside this file
 
 from framework import Queue, Worker
 from framework.settings import redact_url
@@ -222,13 +228,21 @@ async def memory(url: str | None, n: int) -> dict[str, float]:
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument(
-        "--url", default=os.environ.get("NESTQ_REDIS_URL"), help="default: NESTQ_REDIS_URL, else embedded"
-    )
+    ap.add_argument("--url", help="default: NESTQ_REDIS_URL, else embedded (--server-cost: a private server)")
     ap.add_argument("--n", type=int, default=20_000)
     ap.add_argument("--memory-n", type=int, default=200_000)
     ap.add_argument("--only", default="enqueue,drain,latency,memory")
+    ap.add_argument(
+        "--server-cost",
+        action="store_true",
+        help="Redis CPU per job for add, fetch and finish (benchmarks/server_cost.py) and nothing else",
+    )
+    ap.add_argument("--port", type=int, default=7500, help="--server-cost: port of its private redis-server")
     a = ap.parse_args()
+    if a.server_cost:
+        print(await server_cost.run(a.url, a.port, a.n))
+        return
+    a.url = a.url or os.environ.get("NESTQ_REDIS_URL")
     rows: dict[str, float] = {}
     only = a.only.split(",")
     if "enqueue" in only:

@@ -1,0 +1,277 @@
+"""Redis CPU per job, phase by phase: `python benchmarks/bench.py --server-cost`.
+
+What the server spends on one job's add, fetch and finish, measured on a server of its own (a
+`redis-server` started on --port, 7500 by default, no persistence, stopped at the end) or on --url:
+
+- `cpu`: the delta of `INFO cpu` (used_cpu_user + used_cpu_sys) over the phase, per job: everything the
+  server did (parsing, replies, scripts, expiry, its cron);
+- `script`: the delta of `INFO commandstats` usec of EVALSHA per job (the scripts' own time, less
+  sensitive to a loaded machine than the cpu column or jobs/s);
+- `calls`: commands run per job: the calls made inside scripts (`redis.call`, which commandstats counts
+  too) plus the few the client sends itself; the busiest commands are listed per phase;
+- per script (own server only): calls and usec per EVALSHA sha from the SLOWLOG (every command logged,
+  `slowlog-log-slower-than 0`), named by the SHAs of the scripts nestq loads.
+
+Phases, each on a fresh queue with the default options (retention, metrics, events):
+- `add bulk`: add_bulk of 1,000-job chunks; `add single`: one `add()` at a time (n/4 jobs);
+- `fetch`: moveToActive taking 25 jobs per call (what one report of a 50-slot worker takes);
+- `finish`: moveToFinished completing 25 jobs per call with no fetch (the worker's own `_flush`);
+- `drain`: a real Worker (concurrency 50) draining n jobs: finish + fetch as it runs in production.
+
+Against --url (a shared server) other clients' commands land in the same counters: use your own server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from framework import Queue, Worker
+from framework.queue import outcome
+from framework.queue.job import Job
+from framework.queue.queue import hash_to_dict, now_ms
+from framework.queue.scripts import load_scripts, script
+from framework.queue.serialization import as_text
+
+BATCH = 25  # jobs per fetch / finish call: half the slots of a worker with concurrency 50
+
+
+@dataclass
+class Snapshot:
+    cpu: float
+    stats: dict[str, dict[str, float]]
+
+
+@dataclass
+class PhaseCost:
+    name: str
+    jobs: int
+    seconds: float
+    cpu_us: float
+    stats: dict[str, tuple[float, float]]  # command -> (calls, usec) over the phase
+    per_script: dict[str, tuple[int, int]] = field(default_factory=dict)  # script -> (calls, usec)
+
+    def per_job(self, value: float) -> float:
+        return value / self.jobs if self.jobs else 0.0
+
+    @property
+    def script_us(self) -> float:
+        return self.stats.get("evalsha", (0, 0))[1]
+
+    @property
+    def calls(self) -> float:
+        """Commands other than EVALSHA and the probe's own INFO / SLOWLOG / CONFIG."""
+        skip = {"evalsha", "info", "slowlog", "config", "ping", "client|setinfo", "client|setname"}
+        return sum(c for cmd, (c, _) in self.stats.items() if cmd not in skip)
+
+
+class Probe:
+    """Reads the server's counters around a phase."""
+
+    def __init__(self, client: Redis, own_server: bool) -> None:
+        self.client = client
+        self.own = own_server
+        self.names = {s.sha: name for name, s in load_scripts().items()}
+
+    async def start(self) -> Snapshot:
+        if self.own:
+            await self.client.execute_command("SLOWLOG", "RESET")  # type: ignore[no-untyped-call]
+        return await self._snapshot()
+
+    async def _snapshot(self) -> Snapshot:
+        cpu = await self.client.info("cpu")
+        raw = await self.client.info("commandstats")
+        stats = {k.removeprefix("cmdstat_"): {"calls": v["calls"], "usec": v["usec"]} for k, v in raw.items()}
+        return Snapshot(float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]), stats)
+
+    async def stop(self, name: str, jobs: int, before: Snapshot, seconds: float) -> PhaseCost:
+        after = await self._snapshot()
+        stats: dict[str, tuple[float, float]] = {}
+        for cmd, v in after.stats.items():
+            b = before.stats.get(cmd, {"calls": 0, "usec": 0})
+            calls, usec = v["calls"] - b["calls"], v["usec"] - b["usec"]
+            if calls:
+                stats[cmd] = (calls, usec)
+        cost = PhaseCost(name, jobs, seconds, (after.cpu - before.cpu) * 1e6, stats)
+        if self.own:
+            entries = await self.client.execute_command("SLOWLOG", "GET", -1)  # type: ignore[no-untyped-call]
+            for entry in entries:
+                args = [as_text(a) for a in entry[3]]
+                if args and args[0].upper() == "EVALSHA" and len(args) > 1:
+                    script_name = self.names.get(args[1], args[1][:8])
+                    c, u = cost.per_script.get(script_name, (0, 0))
+                    cost.per_script[script_name] = (c + 1, u + int(entry[2]))
+        return cost
+
+
+@contextlib.asynccontextmanager
+async def own_server(port: int) -> AsyncIterator[str]:
+    """A private redis-server on `port` (no persistence), stopped on exit."""
+    binary = shutil.which("redis-server") or shutil.which("valkey-server")
+    if binary is None:
+        raise SystemExit("--server-cost needs redis-server (or valkey-server) on PATH, or --url")
+    workdir = tempfile.mkdtemp(prefix="nestq-server-cost-")
+    proc = await asyncio.create_subprocess_exec(
+        binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", workdir, "--slowlog-log-slower-than", "0", "--slowlog-max-len", "200000",
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = Redis.from_url(url)
+        for _ in range(100):
+            with contextlib.suppress(Exception):
+                await client.ping()
+                break
+            await asyncio.sleep(0.05)
+        await client.aclose()
+        yield url
+    finally:
+        proc.terminate()
+        await proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _add_bulk(q: Queue, n: int) -> None:
+    for s in range(0, n, 1000):
+        await q.add_bulk([{"name": "noop", "data": {"i": i}} for i in range(s, min(s + 1000, n))])
+
+
+async def _measure(probe: Probe, name: str, jobs: int, run: Callable[[], Awaitable[Any]]) -> PhaseCost:
+    before = await probe.start()
+    t0 = time.perf_counter()
+    await run()
+    return await probe.stop(name, jobs, before, time.perf_counter() - t0)
+
+
+async def measure(url: str, n: int, own: bool) -> list[PhaseCost]:
+    client = Redis.from_url(url)
+    probe = Probe(client, own)
+    prefix = f"cost{uuid.uuid4().hex[:8]}"
+    q = Queue("b", connection=url, prefix=prefix)
+    await q.add("warm", {})  # scripts loaded, keys created
+    await q.obliterate(force=True)
+    out = [await _measure(probe, "add bulk", n, lambda: _add_bulk(q, n))]
+
+    # fetch and finish apart, through the worker's own calls (its fetch arguments, its _flush).
+    w = Worker("b", lambda job: None, connection=url, prefix=prefix, concurrency=2 * BATCH)
+    w._connect()
+    fetch_keys = [k.encode() for k in w.queue.keys.fetch_keys()]
+    taken: list[outcome.Outcome] = []
+
+    async def fetch() -> None:
+        lua = script("moveToActive")
+        while True:
+            jobs, _due, _limited = await lua(w._client_or_raise(), fetch_keys, w._fetch_args(BATCH, now_ms()))
+            for job_id, token, flat in jobs:
+                job = Job.from_hash(w.queue, as_text(job_id), hash_to_dict(flat))
+                job.token = as_text(token)
+                taken.append(outcome.completed(job, "null", None))
+            if len(jobs) < BATCH:
+                return
+
+    async def finish() -> None:
+        for s in range(0, len(taken), BATCH):
+            await w._flush(taken[s : s + BATCH], 0)
+
+    out.append(await _measure(probe, "fetch", n, fetch))
+    out.append(await _measure(probe, "finish", len(taken), finish))
+    await w.queue.close()
+    await w._client_or_raise().aclose()
+    await q.obliterate(force=True)
+
+    await _add_bulk(q, n)
+    done = asyncio.Event()
+    count = 0
+
+    def handler(job: Any) -> None:
+        nonlocal count
+        count += 1
+        if count == n:
+            done.set()
+
+    async def handler_async(job: Any) -> None:
+        handler(job)
+
+    async def drain() -> None:
+        worker = Worker("b", handler_async, connection=url, prefix=prefix, concurrency=2 * BATCH)
+        task = asyncio.create_task(worker.run())
+        await done.wait()
+        await worker.close()
+        await task
+
+    out.append(await _measure(probe, "drain", n, drain))
+    await q.obliterate(force=True)
+
+    single = max(n // 4, 1)
+    out.append(await _measure(probe, "add single", single, lambda: _add_single(q, single)))
+    await q.obliterate(force=True)
+    await q.close()
+    await client.aclose()
+    return out
+
+
+async def _add_single(q: Queue, n: int) -> None:
+    for i in range(n):
+        await q.add("noop", {"i": i})
+
+
+def report(costs: list[PhaseCost], top: int = 8) -> str:
+    lines = [
+        f"{'phase':<11} | {'jobs':>6} | {'jobs/s':>8} | {'cpu us/job':>10} | {'script us/job':>13} "
+        "| calls/job",
+        f"{'-' * 11}-|{'-' * 8}|{'-' * 10}|{'-' * 12}|{'-' * 15}|{'-' * 10}",
+    ]
+    by = {c.name: c for c in costs}
+    for c in costs:
+        lines.append(
+            f"{c.name:<11} | {c.jobs:>6} | {c.jobs / c.seconds:>8,.0f} | {c.per_job(c.cpu_us):>10.2f} | "
+            f"{c.per_job(c.script_us):>13.2f} | {c.per_job(c.calls):>9.2f}"
+        )
+    if all(k in by for k in ("add bulk", "fetch", "finish", "drain")):
+        a, f, x, d = by["add bulk"], by["fetch"], by["finish"], by["drain"]
+        parts = (a.per_job(a.cpu_us), f.per_job(f.cpu_us), x.per_job(x.cpu_us))
+        sparts = (a.per_job(a.script_us), f.per_job(f.script_us), x.per_job(x.script_us))
+        lines.append(
+            f"total add bulk + fetch + finish: cpu {sum(parts):.2f} us/job "
+            f"({' + '.join(f'{p:.2f}' for p in parts)}), script {sum(sparts):.2f} us/job "
+            f"({' + '.join(f'{p:.2f}' for p in sparts)})"
+        )
+        lines.append(
+            f"total add bulk + drain (as the shared harness): cpu "
+            f"{a.per_job(a.cpu_us) + d.per_job(d.cpu_us):.2f} us/job, script "
+            f"{a.per_job(a.script_us) + d.per_job(d.script_us):.2f} us/job"
+        )
+    for c in costs:
+        lines.append(f"\n[{c.name}] busiest commands (calls/job, usec/job; inner script calls included):")
+        shown = [(cmd, v) for cmd, v in c.stats.items() if cmd not in {"info", "slowlog"}]
+        busiest = sorted(shown, key=lambda kv: -kv[1][1])
+        for cmd, (calls, usec) in busiest[:top]:
+            lines.append(f"  {cmd:<16} {c.per_job(calls):>7.2f} calls {c.per_job(usec):>7.2f} us")
+        for name, (calls, usec) in sorted(c.per_script.items(), key=lambda kv: -kv[1][1]):
+            lines.append(
+                f"  script {name:<16} {calls:>6} calls, {usec / calls:>8.1f} us/call, "
+                f"{c.per_job(usec):>6.2f} us/job"
+            )
+    return "\n".join(lines)
+
+
+async def run(url: str | None, port: int, n: int) -> str:
+    if url:
+        costs = await measure(url, n, own=False)
+        where = "the server at --url (shared counters: other clients' commands count too)"
+    else:
+        async with own_server(port) as own_url:
+            costs = await measure(own_url, n, own=True)
+        where = f"a private redis-server on port {port}"
+    return f"nestq server cost per job on {where}, n={n}\n" + report(costs)
