@@ -14,6 +14,7 @@ from framework.di.metadata import Inject
 from framework.di.module import Module, dynamic_module
 from framework.di.providers import provide
 from framework.errors import ConfigurationError
+from framework.queue import Queue
 from framework.queue.flow import FlowProducer
 
 
@@ -45,7 +46,12 @@ async def _producer(registry: object) -> AsyncIterator[FlowProducer]:
     from framework.di.queue_module import QueueRegistry
 
     assert isinstance(registry, QueueRegistry)
-    producer = FlowProducer(connection=registry.redis, prefix=registry.prefix)
+
+    def registered(name: str) -> Queue | None:
+        # A registered queue brings its default job options (QueueSpec(..., default_job_options=...)).
+        return registry.queue(name) if name in registry.names else None
+
+    producer = FlowProducer(connection=registry.redis, prefix=registry.prefix, queues=registered)
     try:
         yield producer
     finally:

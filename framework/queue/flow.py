@@ -14,7 +14,7 @@ job); it does not touch how single jobs are added or run.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
@@ -183,17 +183,29 @@ class _Exists(Exception):
 class _QueueSource:
     """Queue objects on one client, one per queue name (a FlowProducer, or a queue adding a child)."""
 
-    def __init__(self, client: Redis | None, connection: Connection, prefix: str | None) -> None:
+    def __init__(
+        self,
+        client: Redis | None,
+        connection: Connection,
+        prefix: str | None,
+        lender: Callable[[str], Queue | None] | None = None,
+    ) -> None:
         self._client = client
         self._connection = connection
         self._prefix = prefix
+        self._lender = lender
         self._queues: dict[str, Queue] = {}
+        self._borrowed: dict[str, Queue] = {}
 
     def queue(self, name: str) -> Queue:
-        q = self._queues.get(name)
+        q = self._queues.get(name) or self._borrowed.get(name)
         if q is None:
-            connection = self._client or self._connection
-            q = self._queues[name] = Queue(name, connection=connection, prefix=self._prefix)
+            lent = self._lender(name) if self._lender is not None else None
+            if lent is not None:
+                self._borrowed[name] = q = lent  # not ours to close
+            else:
+                connection = self._client or self._connection
+                q = self._queues[name] = Queue(name, connection=connection, prefix=self._prefix)
         return q
 
     async def close(self) -> None:
@@ -267,6 +279,8 @@ class FlowProducer:
         connection: a `redis://` URL, a `redis.asyncio.Redis` client (shared, not closed here), or None for
             `NESTQ_REDIS_URL`, else the embedded server.
         prefix: key prefix of every queue of the flows (default `NESTQ_PREFIX`, else "nestq").
+        queues: where to get the `Queue` of a name (None: build one); a queue it lends (with its default job
+            options, e.g. the application's registered queues) is used as is and not closed here.
 
     Example:
         async with FlowProducer() as flow:
@@ -274,11 +288,18 @@ class FlowProducer:
                 FlowJob("section", "sections", {"n": 1}), FlowJob("section", "sections", {"n": 2})]))
     """
 
-    def __init__(self, *, connection: Connection = None, prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        connection: Connection = None,
+        prefix: str | None = None,
+        queues: Callable[[str], Queue | None] | None = None,
+    ) -> None:
         self._connection = connection
         self._client: Redis | None = None
         self._owns_client = False
         self._prefix = prefix
+        self._lender = queues
         self._source: _QueueSource | None = None
 
     @property
@@ -289,7 +310,7 @@ class FlowProducer:
 
     def _queues(self) -> _QueueSource:
         if self._source is None:
-            self._source = _QueueSource(self.client, None, self._prefix)
+            self._source = _QueueSource(self.client, None, self._prefix, self._lender)
         return self._source
 
     def queue(self, name: str) -> Queue:

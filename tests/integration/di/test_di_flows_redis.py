@@ -15,6 +15,7 @@ from framework import (
     Job,
     Module,
     QueueModule,
+    QueueSpec,
     inject_flow_producer,
     process,
     processor,
@@ -80,3 +81,20 @@ def test_register_flow_producer_needs_a_name() -> None:
     """register_flow_producer() without a name is a clear configuration error."""
     with pytest.raises(ConfigurationError, match="at least one name"):
         QueueModule.register_flow_producer()
+
+
+async def test_flow_jobs_get_their_registered_queue_defaults(make_app: MakeApp) -> None:
+    """A flow job in a queue registered with default job options gets them (here attempts=3)."""
+
+    class Feature(Module):
+        imports = [
+            QueueModule.register_queue("reports", QueueSpec("sections", default_job_options={"attempts": 3})),
+            QueueModule.register_flow_producer("reports"),
+        ]
+        providers = [ReportFlows]
+        exports = [ReportFlows]
+
+    app = await make_app(Feature)
+    job = await app.get(ReportFlows).build(1)
+    [section] = await app.queue("sections").get_jobs("waiting")
+    assert section.attempts == 3 and job.attempts == 1
