@@ -12,7 +12,8 @@
   var LIVE_KEY = "nestq.live";
 
   var STATE_LABELS = {
-    active: "Active", waiting: "Waiting", prioritized: "Prioritized", delayed: "Delayed",
+    active: "Active", waiting: "Waiting", "waiting-children": "Waiting children", prioritized: "Prioritized",
+    delayed: "Delayed",
     paused: "Paused", completed: "Completed", failed: "Failed", unknown: "Unknown"
   };
 
