@@ -1,11 +1,16 @@
 """nestq's own benchmark: enqueue, drain, latency and memory, printed as a table.
 
     python benchmarks/bench.py [--url redis://127.0.0.1:6379] [--n 20000]
-                               [--only drain,enqueue,latency,memory,sandbox,groups]
+                               [--only drain,enqueue,latency,memory,sandbox,groups,observability]
     python benchmarks/bench.py --server-cost [--port 7500 | --url ...] [--n 20000]
 
 `--server-cost`: µs of Redis CPU per job for add, fetch and finish apart (INFO cpu, INFO commandstats,
 per script from the SLOWLOG) on a private redis-server; see benchmarks/server_cost.py.
+
+`--only observability`: drain with metrics off (`Worker(metrics=False)`), on (per-minute counts and
+Prometheus totals kept by moveToFinished), on with a /metrics render every 0.5 s in the same process, and on
+with OpenTelemetry tracing (SDK provider, batch processor, a discarding exporter); interleaved rounds
+(`--rounds`, default 5), medians and per-round ratios against "off" of the same round.
 
 `--only sandbox`: a 50 ms pure-Python CPU-bound handler, 100 jobs, concurrency 2, run in sandbox processes
 (`sandbox=True`) vs in threads (a plain `def`), timed from the first job's start to the last one's end.
@@ -72,9 +77,18 @@ async def enqueue(url: str | None, n: int) -> dict[str, float]:
     return out
 
 
-async def drain(url: str | None, n: int, concurrency: int = 50, groups: int = 0) -> dict[str, float]:
+async def drain(
+    url: str | None,
+    n: int,
+    concurrency: int = 50,
+    groups: int = 0,
+    *,
+    scrape: bool = False,
+    **worker_options: Any,
+) -> dict[str, float]:
     """Jobs/s of one worker draining n jobs; with `groups`, the jobs are spread over that many fair groups
-    (added group after group, so round-robin has to interleave them)."""
+    (added group after group, so round-robin has to interleave them). `scrape`: render /metrics every 0.5 s
+    meanwhile; `worker_options` go to the Worker (e.g. metrics=False)."""
     prefix = _prefix()
     q = Queue("b", connection=url, prefix=prefix)
     for s in range(0, n, 1000):
@@ -101,14 +115,94 @@ async def drain(url: str | None, n: int, concurrency: int = 50, groups: int = 0)
             last = time.perf_counter()
             done.set()
 
-    w = Worker("b", handler, connection=url, prefix=prefix, concurrency=concurrency)
+    w = Worker("b", handler, connection=url, prefix=prefix, concurrency=concurrency, **worker_options)
+    server_cpu = await _server_cpu(q)
+    own_cpu = _own_cpu()
     task = asyncio.create_task(w.run())
+    scraper = asyncio.create_task(_scrape(q)) if scrape else None
     await done.wait()
+    own_cpu = _own_cpu() - own_cpu
+    server_cpu = await _server_cpu(q) - server_cpu
+    if scraper is not None:
+        scraper.cancel()
     await w.close()
     await task
     await _cleanup(q)
     kind = f"fair-groups drain {groups}x{n // groups}" if groups else "drain"
-    return {f"{kind} conc {concurrency} (jobs/s)": n / (last - first)}
+    return {
+        f"{kind} conc {concurrency} (jobs/s)": n / (last - first),
+        "worker CPU per job (us)": own_cpu / n * 1e6,
+        "server CPU per job (us)": server_cpu / n * 1e6,
+    }
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _server_cpu(q: Queue) -> float:
+    """CPU seconds the server has used (INFO cpu): per job, meaningful on a server of its own."""
+    info = await q.client.info("cpu")
+    return float(info.get("used_cpu_user", 0)) + float(info.get("used_cpu_sys", 0))
+
+
+async def _scrape(q: Queue) -> None:
+    """What a Prometheus server scraping /metrics costs this process (rendered from Redis each time)."""
+    from framework.observability.prometheus import render_metrics
+
+    while True:
+        await render_metrics([q])
+        await asyncio.sleep(0.5)
+
+
+async def observability(url: str | None, n: int, rounds: int = 5) -> dict[str, float]:
+    """Drain jobs/s with metrics off / on / on + /metrics scrapes / on + OpenTelemetry, interleaved."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from framework.observability import tracing
+
+    class Discard(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=65536))
+    modes = {
+        "metrics off": {"metrics": False},
+        "metrics on": {"metrics": True},
+        "metrics on + /metrics scraped every 0.5 s": {"metrics": True, "scrape": True},
+        "metrics on + OpenTelemetry": {"metrics": True},
+    }
+    results: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes}
+    for _ in range(rounds):
+        for mode, options in modes.items():
+            tracing.configure(tracer_provider=provider if "OpenTelemetry" in mode else None)
+            try:
+                one = await drain(url, n, **options)
+            finally:
+                tracing.configure(tracer_provider=None)
+            results[mode].append(next(iter(one.values())))
+            cpu[mode].append(one["worker CPU per job (us)"] + one["server CPU per job (us)"])
+    provider.shutdown()
+    off = results["metrics off"]
+    rows: dict[str, float] = {}
+    for mode, values in results.items():
+        rows[f"drain, {mode} (jobs/s, median of {rounds})"] = statistics.median(values)
+    for mode, values in cpu.items():
+        rows[f"CPU per job, worker + server, {mode} (us, median)"] = statistics.median(values)
+    for mode, values in results.items():
+        if mode != "metrics off":
+            ratios = [a / b for a, b in zip(values, off, strict=True)]
+            rows[f"{mode} / off, median of per-round ratios"] = statistics.median(ratios)
+            rows[f"{mode} / off, per-round min"] = min(ratios)
+            rows[f"{mode} / off, per-round max"] = max(ratios)
+            rows[f"{mode} / off, CPU per job (ratio of medians)"] = statistics.median(
+                cpu[mode]
+            ) / statistics.median(cpu["metrics off"])
+    return rows
 
 
 def cpu_bound(job: Any) -> int:
@@ -238,6 +332,7 @@ async def main() -> None:
         help="Redis CPU per job for add, fetch and finish (benchmarks/server_cost.py) and nothing else",
     )
     ap.add_argument("--port", type=int, default=7500, help="--server-cost: port of its private redis-server")
+    ap.add_argument("--rounds", type=int, default=5, help="--only observability: interleaved rounds")
     a = ap.parse_args()
     if a.server_cost:
         print(await server_cost.run(a.url, a.port, a.n))
@@ -249,8 +344,16 @@ async def main() -> None:
         rows.update(await enqueue(a.url, a.n))
     if "drain" in only:
         runs = [await drain(a.url, a.n) for _ in range(3)]
-        for key in runs[0]:
+        for key in list(runs[0])[:1]:
             rows[key + " median of 3"] = statistics.median(r[key] for r in runs)
+    if "drain" in only:
+        rows.update(await redis_bytes_per_job(a.url))
+    if "latency" in only:
+        rows.update(await latency(a.url))
+    if "memory" in only:
+        rows.update(await memory(a.url, a.memory_n))
+    if "sandbox" in only:
+        rows.update(await sandbox(a.url))
     if "groups" in only:
         # Fair groups (100 groups x 200 jobs) against a plain drain of as many jobs, in turns in one run.
         n = 20_000
@@ -261,14 +364,8 @@ async def main() -> None:
         rows[f"plain drain n={n} conc 50 median of 3 (jobs/s)"] = statistics.median(plain)
         rows["fair-groups drain 100x200 conc 50 median of 3 (jobs/s)"] = statistics.median(grouped)
         rows["fair-groups / plain drain (%)"] = 100 * statistics.median(grouped) / statistics.median(plain)
-    if "drain" in only:
-        rows.update(await redis_bytes_per_job(a.url))
-    if "latency" in only:
-        rows.update(await latency(a.url))
-    if "memory" in only:
-        rows.update(await memory(a.url, a.memory_n))
-    if "sandbox" in only:
-        rows.update(await sandbox(a.url))
+    if "observability" in only:
+        rows.update(await observability(a.url, a.n, a.rounds))
     server = redact_url(a.url) if a.url else "the embedded server"
     loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
     print(f"nestq benchmark on {server}, {loop} event loop, n={a.n}")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from framework.queue.outcome import Outcome
     from framework.queue.queue import Queue
 
-__all__ = ["TRACE_CONTEXT_OPTION", "configure", "is_active", "traced_add", "traced_attempt"]
+__all__ = ["TRACE_CONTEXT_OPTION", "configure", "is_active", "traced_add", "traced_attempt", "traced_flow"]
 
 TRACE_CONTEXT_OPTION = "trace_context"
 SYSTEM = "nestq"
@@ -105,6 +105,63 @@ async def traced_add(
         if len(ids) == 1 and ids[0] is not None:
             span.set_attribute("messaging.message.id", str(ids[0]))
         return result
+
+
+async def traced_flow(trees: list[Any], write: Callable[[], Awaitable[T]]) -> T:
+    """Run a flow's `write()` inside a PRODUCER span, with a span per job nested like the tree.
+
+    Each node's span is a child of its parent node's span (the root's, of the flow's span), and its context
+    goes into the node's options, so each job's attempts are children of its own add, and a flow's
+    children sit under their parent in the trace. `trees` are flow.py's `_Tree`s (nodes parent first,
+    `parent_index` 1-based, `entry[3]` the options JSON).
+    """
+    from opentelemetry import propagate, trace
+    from opentelemetry.trace import SpanKind
+
+    from framework.queue import serialization
+
+    tracer = _tracer()
+    count = sum(len(tree.nodes) for tree in trees)
+    root_queue = trees[0].nodes[0].queue.name if trees and trees[0].nodes else "?"
+    attributes = {
+        "messaging.system": SYSTEM,
+        "messaging.operation.type": "send",
+        "messaging.operation.name": "add_flow",
+        "messaging.destination.name": root_queue,
+        "messaging.batch.message_count": count,
+    }
+    with tracer.start_as_current_span(f"send {root_queue}", kind=SpanKind.PRODUCER, attributes=attributes):
+        spans: list[Any] = []
+        try:
+            for tree in trees:
+                contexts: list[Any] = []
+                for node in tree.nodes:
+                    parent = contexts[node.parent_index - 1] if node.parent_index else None
+                    span = tracer.start_span(
+                        f"send {node.queue.name}",
+                        context=parent,
+                        kind=SpanKind.PRODUCER,
+                        attributes={
+                            "messaging.system": SYSTEM,
+                            "messaging.operation.type": "send",
+                            "messaging.operation.name": "add",
+                            "messaging.destination.name": node.queue.name,
+                            "nestq.job.name": node.entry[1],
+                        },
+                    )
+                    spans.append(span)
+                    ctx = trace.set_span_in_context(span)
+                    contexts.append(ctx)
+                    carrier: dict[str, str] = {}
+                    propagate.inject(carrier, context=ctx)
+                    opts = serialization.loads(node.entry[3])
+                    if isinstance(opts, dict) and TRACE_CONTEXT_OPTION not in opts:
+                        opts[TRACE_CONTEXT_OPTION] = carrier
+                        node.entry[3] = serialization.dumps(opts, what="opts")
+            return await write()
+        finally:
+            for span in spans:
+                span.end()
 
 
 def attempt_context(job: Job[Any]) -> Any:

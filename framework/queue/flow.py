@@ -23,6 +23,7 @@ from redis.exceptions import ResponseError
 
 from framework.connection import Connection, create_redis
 from framework.errors import JobNotFoundError
+from framework.observability import tracing
 from framework.queue import serialization
 from framework.queue.job import Job
 from framework.queue.keys import QueueKeys
@@ -247,6 +248,12 @@ def _keys_and_args(trees: list[_Tree], timestamp: int) -> tuple[list[str], list[
 
 async def _write(client: Redis, trees: list[_Tree], source: _QueueSource) -> list[JobNode]:
     """Write every tree in ONE addFlow call: all of them or none, and no other command in between."""
+    if tracing.is_active():  # OpenTelemetry: a span per node, context in its job (observability/tracing.py)
+        return await tracing.traced_flow(trees, lambda: _write_trees(client, trees, source))
+    return await _write_trees(client, trees, source)
+
+
+async def _write_trees(client: Redis, trees: list[_Tree], source: _QueueSource) -> list[JobNode]:
     timestamp = now_ms()
     keys, args = _keys_and_args(trees, timestamp)
     try:

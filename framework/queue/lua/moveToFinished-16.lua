@@ -80,7 +80,9 @@ for i = 0, n - 1 do
   if type(lock) == "table" then lock = false end -- not a string: no lock of ours
   local active = redis.call("ZSCORE", KEYS[2], jobId)
   -- ats is written when a job is taken, so a hash without it is gone (or never ran).
-  local fields = redis.pcall("HMGET", jobKey, "ats", "cancel", "ftk", "parentKey", "attemptsMade", "deid")
+  -- name, timestamp, delay, processedOn, readyOn (7 to 11) are for metrics (collectMetrics): no extra call.
+  local fields = redis.pcall("HMGET", jobKey, "ats", "cancel", "ftk", "parentKey", "attemptsMade", "deid",
+    "name", "timestamp", "delay", "processedOn", "readyOn")
   local notHash = fields.err ~= nil
   if notHash then fields = {} end
   local made = fields[5]
@@ -121,7 +123,7 @@ for i = 0, n - 1 do
       else
         attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
       end
-      if metricsWindow > 0 then metricsRecord(jobKey, kind, attempts, now) end
+      if metricsWindow > 0 then metricsRecord(fields, kind, attempts, now) end
       if fields[6] and kind ~= "retry" then releaseDeduplication(base, jobId, fields[6]) end
     end
     local keepCount, keepAge = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])

@@ -10,6 +10,8 @@
 --- @include "emit"
 --- @include "pushReady"
 local base = ARGV[1]
+local time = redis.call("TIME")
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local ids
 if ARGV[2] ~= "" then
   if not redis.call("ZSCORE", KEYS[1], ARGV[2]) then return 0 end
@@ -21,7 +23,8 @@ for _, jobId in ipairs(ids) do
   redis.call("ZREM", KEYS[1], jobId)
   local fields = redis.call("HMGET", base .. jobId, "priority", "lifo", "name")
   if fields[3] then
-    redis.call("HSET", base .. jobId, "delay", 0)
+    -- readyOn: when it became ready, so its wait time (metrics) does not count the delay.
+    redis.call("HSET", base .. jobId, "delay", 0, "readyOn", now)
     redis.call("HDEL", base .. jobId, "dueOn")
     pushReady(KEYS[2], KEYS[3], KEYS[4], jobId, tonumber(fields[1]) or 0, fields[2] == "1")
     emit(KEYS[5], ARGV[4], "waiting", "jobId", jobId, "prev", "delayed")

@@ -133,3 +133,39 @@ async def test_tracing_is_off_until_a_provider_is_set(redis_url, prefix) -> None
     finally:
         await q.close()
     assert job.opts.trace_context is None
+
+
+async def test_flow_children_are_traced_under_their_parent(exporter, redis_url, prefix) -> None:
+    """A flow added in a request: each child's add and run sit under the parent's add, all one trace."""
+    from framework import FlowJob, FlowProducer
+
+    web = tracing._provider.get_tracer("web")
+    flow = FlowProducer(connection=redis_url, prefix=prefix)
+    try:
+        with web.start_as_current_span("POST /reports", kind=SpanKind.SERVER) as request:
+            node = await flow.add(
+                FlowJob(
+                    "assemble", "reports", children=[FlowJob("part", "parts", {"i": i}) for i in range(2)]
+                )
+            )
+        await Worker(
+            "parts", lambda job: job.data["i"], connection=redis_url, prefix=prefix
+        ).run_until_drained()
+        await Worker("reports", lambda job: "done", connection=redis_url, prefix=prefix).run_until_drained()
+    finally:
+        await flow.close()
+
+    spans = exporter.get_finished_spans()
+    assert {s.context.trace_id for s in spans} == {request.get_span_context().trace_id}
+    by_id = {s.context.span_id: s for s in spans}
+    parent_add = next(s for s in spans if s.name == "send reports" and s.attributes.get("nestq.job.name"))
+    child_adds = [s for s in spans if s.name == "send parts"]
+    assert len(child_adds) == 2 and all(s.parent.span_id == parent_add.context.span_id for s in child_adds)
+    assert by_id[parent_add.parent.span_id].attributes["messaging.operation.name"] == "add_flow"
+    runs = [s for s in spans if s.name.startswith("process")]
+    assert sorted(s.name for s in runs) == ["process parts", "process parts", "process reports"]
+    for run in runs:
+        assert by_id[run.parent.span_id].name == f"send {run.attributes['messaging.destination.name']}"
+    (parent_run,) = (s for s in runs if s.name == "process reports")
+    assert parent_run.parent.span_id == parent_add.context.span_id
+    assert node.job.opts.trace_context is not None

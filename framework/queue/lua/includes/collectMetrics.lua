@@ -1,5 +1,7 @@
 -- collectMetrics: the queue's numbers, kept by the script that finishes jobs (framework/observability).
--- metricsRecord(jobKey, kind, attempts, now) notes one finished attempt; metricsFlush(...) writes the batch:
+-- metricsRecord(fields, kind, attempts, now) notes one finished attempt (fields[7..11]: the job's name,
+-- timestamp, delay, processedOn and readyOn, as moveToFinished's HMGET read them); metricsFlush(...)
+-- writes the batch:
 --  * per-minute counts of completed and failed jobs, BullMQ style: a hash {count, prevTS, prevCount} and a
 --    list of past minutes, newest first, trimmed to maxDataPoints;
 --  * one hash of totals for Prometheus: "c|<state>|<name>" jobs by state (completed, failed, retried),
@@ -9,43 +11,44 @@
 local metricBounds = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 900000,
   3600000}
 local metricFinished = {completed = 0, failed = 0}
-local metricIncr = {}
-local metricOrder = {}
-local function metricAdd(field, by)
-  local cur = metricIncr[field]
-  if cur == nil then
-    metricOrder[#metricOrder + 1] = field
-    metricIncr[field] = by
-  else
-    metricIncr[field] = cur + by
-  end
-end
+-- Per job name: counts by state and by bucket, sums; the hash fields are spelled out once per batch.
+local metricNames, metricOrder = {}, {}
 local function metricBucket(ms)
-  for i = 1, #metricBounds do
+  for i = 1, 16 do
     if ms <= metricBounds[i] then return i end
   end
-  return #metricBounds + 1
+  return 17
 end
-local function metricsRecord(jobKey, kind, attempts, now)
-  local f = redis.call("HMGET", jobKey, "name", "timestamp", "delay", "processedOn")
-  local name = f[1] or "?"
+local function metricsRecord(fields, kind, attempts, now)
+  local name = fields[7] or "?"
+  local st = metricNames[name]
+  if st == nil then
+    st = {c = {}, d = {}, w = {}, ds = 0, dn = 0, ws = 0, wn = 0}
+    metricNames[name] = st
+    metricOrder[#metricOrder + 1] = name
+  end
   local state = kind
   if kind == "retry" then state = "retried" else metricFinished[kind] = metricFinished[kind] + 1 end
-  metricAdd("c|" .. state .. "|" .. name, 1)
-  local started = tonumber(f[4])
+  st.c[state] = (st.c[state] or 0) + 1
+  local started = tonumber(fields[10])
   if started then
     local run = now - started
     if run < 0 then run = 0 end
-    metricAdd("d|" .. name .. "|" .. metricBucket(run), 1)
-    metricAdd("ds|" .. name, run)
-    metricAdd("dn|" .. name, 1)
+    local b = metricBucket(run)
+    st.d[b] = (st.d[b] or 0) + 1
+    st.ds = st.ds + run
+    st.dn = st.dn + 1
     -- Wait (ready -> first start) is observed once per job, at the end of its first attempt.
-    if attempts == 1 and tonumber(f[2]) then
-      local wait = started - tonumber(f[2]) - (tonumber(f[3]) or 0)
+    -- Ready since: promoted from delayed (readyOn), else added (+ its delay, for a job taken while delayed).
+    local ready = tonumber(fields[11])
+    if not ready and tonumber(fields[8]) then ready = tonumber(fields[8]) + (tonumber(fields[9]) or 0) end
+    if attempts == 1 and ready then
+      local wait = started - ready
       if wait < 0 then wait = 0 end
-      metricAdd("w|" .. name .. "|" .. metricBucket(wait), 1)
-      metricAdd("ws|" .. name, wait)
-      metricAdd("wn|" .. name, 1)
+      b = metricBucket(wait)
+      st.w[b] = (st.w[b] or 0) + 1
+      st.ws = st.ws + wait
+      st.wn = st.wn + 1
     end
   end
 end
@@ -74,10 +77,22 @@ local function metricsMinutes(metaKey, dataKey, maxDataPoints, now, k)
     redis.call("HSET", metaKey, "prevCount", count, "prevTS", now, "maxDataPoints", maxDataPoints)
   end
 end
-local function metricsFlush(completedMeta, completedData, failedMeta, failedData, totalsKey, maxDataPoints, now)
+local function metricsFlush(completedMeta, completedData, failedMeta, failedData, totalsKey, maxDataPoints,
+                            now)
   metricsMinutes(completedMeta, completedData, maxDataPoints, now, metricFinished.completed)
   metricsMinutes(failedMeta, failedData, maxDataPoints, now, metricFinished.failed)
-  for _, field in ipairs(metricOrder) do
-    redis.call("HINCRBY", totalsKey, field, metricIncr[field])
+  for _, name in ipairs(metricOrder) do
+    local st = metricNames[name]
+    for state, n in pairs(st.c) do redis.call("HINCRBY", totalsKey, "c|" .. state .. "|" .. name, n) end
+    for b, n in pairs(st.d) do redis.call("HINCRBY", totalsKey, "d|" .. name .. "|" .. b, n) end
+    for b, n in pairs(st.w) do redis.call("HINCRBY", totalsKey, "w|" .. name .. "|" .. b, n) end
+    if st.dn > 0 then
+      redis.call("HINCRBY", totalsKey, "ds|" .. name, st.ds)
+      redis.call("HINCRBY", totalsKey, "dn|" .. name, st.dn)
+    end
+    if st.wn > 0 then
+      redis.call("HINCRBY", totalsKey, "ws|" .. name, st.ws)
+      redis.call("HINCRBY", totalsKey, "wn|" .. name, st.wn)
+    end
   end
 end

@@ -7,7 +7,8 @@ local function promoteDelayed(delayedKey, waitKey, prioritizedKey, pcKey, events
     redis.call("ZREM", delayedKey, jobId)
     local fields = redis.call("HMGET", base .. jobId, "priority", "lifo", "name")
     if fields[3] then
-      redis.call("HSET", base .. jobId, "delay", 0)
+      -- readyOn: when it became ready, so its wait time (metrics) does not count the delay.
+      redis.call("HSET", base .. jobId, "delay", 0, "readyOn", now)
       redis.call("HDEL", base .. jobId, "dueOn")
       pushReady(waitKey, prioritizedKey, pcKey, jobId, tonumber(fields[1]) or 0, fields[2] == "1")
       emit(eventsKey, maxEvents, "waiting", "jobId", jobId, "prev", "delayed")
