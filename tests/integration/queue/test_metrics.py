@@ -82,3 +82,15 @@ async def test_bad_kind_and_options_are_refused(make_queue) -> None:
         await q.get_metrics("done")
     with pytest.raises(ValueError, match="max_data_points"):
         MetricsOptions(max_data_points=0)
+
+
+async def test_wait_time_of_a_promoted_delayed_job_does_not_count_its_delay(make_queue, make_worker) -> None:
+    """A job delayed by an hour and promoted now waited seconds, not an hour (wait runs from ready)."""
+    q = make_queue()
+    await q.add("late", 1, delay=3600)
+    await q.add("due", 2, delay=0.05)
+    assert await q.promote_jobs() >= 1
+    await make_worker(lambda job: None, start=False).run_until_drained(include_delayed=True)
+    wait = (await get_totals(q)).wait
+    assert wait["late"].count == 1 and wait["late"].sum < 60
+    assert wait["due"].count == 1 and wait["due"].sum < 60
