@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from framework.connection import Connection, create_redis
@@ -246,6 +248,26 @@ def _keys_and_args(trees: list[_Tree], timestamp: int) -> tuple[list[str], list[
     return keys, args
 
 
+def check_one_slot(keys: Iterable[str]) -> None:
+    """On a Redis Cluster a flow must live in one hash slot (see docs/flows.md): raise ValueError naming the
+    queues when it does not."""
+    slots: dict[int, str] = {}
+    for key in keys:
+        slots.setdefault(key_slot(key.encode()), key)
+    if len(slots) > 1:
+        names = sorted({_queue_of(k) for k in slots.values()})
+        raise ValueError(
+            f"this flow spans queues in different hash slots ({', '.join(names)}); on a Redis Cluster a flow "
+            "must stay in one queue for now (dispatch by job name). Cross-slot flows work on a single "
+            "server or Sentinel; see docs/flows.md"
+        )
+
+
+def _queue_of(key: str) -> str:
+    m = re.match(r"^\{(?:.*):([^:{}]+)\}", key)
+    return m.group(1) if m else key
+
+
 async def _write(client: Redis, trees: list[_Tree], source: _QueueSource) -> list[JobNode]:
     """Write every tree in ONE addFlow call: all of them or none, and no other command in between."""
     if tracing.is_active():  # OpenTelemetry: a span per node, context in its job (observability/tracing.py)
@@ -256,6 +278,8 @@ async def _write(client: Redis, trees: list[_Tree], source: _QueueSource) -> lis
 async def _write_trees(client: Redis, trees: list[_Tree], source: _QueueSource) -> list[JobNode]:
     timestamp = now_ms()
     keys, args = _keys_and_args(trees, timestamp)
+    if isinstance(client, RedisCluster):
+        check_one_slot([*keys, *(n.parent_key for t in trees for n in t.nodes if n.parent_key)])
     try:
         reply = await script("addFlow")(client, keys, args)
     except ResponseError as exc:

@@ -16,6 +16,10 @@ from framework.settings import get_settings
 
 from .conftest import BASE, XSS, MakeQueue, client
 
+pytestmark = pytest.mark.single_node(
+    "flows across queues (hash slots) are single-server for now, see docs/flows.md"
+)
+
 
 @pytest.fixture
 async def tree(redis_url: str, prefix: str, drain: Callable[..., Any], make_queue: MakeQueue):

@@ -12,6 +12,10 @@ from framework.queue.keys import QueueKeys
 from framework.queue.scripts import script
 from tests.integration.lua._support import MAX_EVENTS, T0, Finish, LuaQueue, text
 
+pytestmark = pytest.mark.single_node(
+    "flows across queues (hash slots) are single-server for now, see docs/flows.md"
+)
+
 
 def node(qi: int, name: str, *, job_id: str = "", parent: int = 0, parent_key: str = "", policy: str = "",
          children: bool = False, delay: int = 0) -> list[Any]:  # fmt: skip

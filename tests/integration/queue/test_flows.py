@@ -12,6 +12,10 @@ from framework.queue import Queue, Worker
 
 from .conftest import take_job, wait_for
 
+pytestmark = pytest.mark.single_node(
+    "flows across queues (hash slots) are single-server for now, see docs/flows.md"
+)
+
 
 @pytest.fixture
 async def flow(redis_url: str, prefix: str) -> AsyncIterator[FlowProducer]:
