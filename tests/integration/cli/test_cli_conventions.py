@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from framework.queue import Job, Queue, Repeat, Worker
+from framework.queue import Backoff, Job, Queue, Repeat, Worker
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -298,6 +298,33 @@ class TestOpsCommands:
         assert [s["id"] for s in left["schedulers"]] == ["nightly"]
         missing = nestq("schedulers", "remove", "ticks", "tick", env=env)
         assert missing.returncode == 1 and "no scheduler 'tick'" in missing.stderr
+
+
+class TestJobDetail:
+    def test_a_job_waiting_out_its_backoff_shows_when_it_is_due(
+        self, env: dict[str, str], redis_url: str, prefix: str, queue_names: list[str]
+    ) -> None:
+        """`nestq job` of a job that failed and waits out a retry backoff has a Due row (and due_on)."""
+        queue_names.append("flaky")
+
+        async def fail(job: Job[Any]) -> Any:
+            raise ConnectionError("gateway down")
+
+        async def seed() -> str:
+            async with Queue("flaky", connection=redis_url, prefix=prefix) as queue:
+                job = await queue.add("charge", {}, attempts=3, backoff=Backoff.fixed(3600))
+                worker = Worker("flaky", fail, connection=redis_url, prefix=prefix)
+                await worker.run_until_drained()
+                await worker.close()
+                return job.id
+
+        job_id = asyncio.run(seed())
+        detail = json.loads(nestq("job", "flaky", job_id, "--json", env=env).stdout)
+        assert detail["state"] == "delayed" and detail["due_on"] > detail["timestamp"]
+        table = nestq("job", "flaky", job_id, env=env)
+        assert table.returncode == 0
+        (due,) = [line for line in table.stdout.splitlines() if " Due " in line]
+        assert "(in 5" in due, due  # "(in 59 min 59 s)", an hour away
 
 
 class TestTables:
