@@ -333,9 +333,14 @@ async def main() -> None:
     )
     ap.add_argument("--port", type=int, default=7500, help="--server-cost: port of its private redis-server")
     ap.add_argument("--rounds", type=int, default=5, help="--only observability: interleaved rounds")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="--server-cost: run its server under valgrind (callgrind) and count instructions per job",
+    )
     a = ap.parse_args()
     if a.server_cost:
-        print(await server_cost.run(a.url, a.port, a.n))
+        print(await server_cost.run(a.url, a.port, a.n, a.instructions))
         return
     a.url = a.url or os.environ.get("NESTQ_REDIS_URL")
     rows: dict[str, float] = {}

@@ -10,7 +10,14 @@ What the server spends on one job's add, fetch and finish, measured on a server 
 - `calls`: commands run per job: the calls made inside scripts (`redis.call`, which commandstats counts
   too) plus the few the client sends itself; the busiest commands are listed per phase;
 - per script (own server only): calls and usec per EVALSHA sha from the SLOWLOG (every command logged,
-  `slowlog-log-slower-than 0`), named by the SHAs of the scripts nestq loads.
+  `slowlog-log-slower-than 0`), named by the SHAs of the scripts nestq loads;
+- `Minstr` (`--instructions`, own server only): the server runs under valgrind's callgrind, which counts
+  the CPU instructions it executes; dumped at each phase boundary: thousands of instructions per job, the
+  same on a busy machine as on an idle one (the server is ~50x slower: use a small --n, e.g. 2000).
+
+usec in commandstats and the SLOWLOG is wall time inside the command: on a loaded machine it includes
+the time the server was descheduled, so it is noisier than the cpu column. On a shared machine compare
+`kinstr/job` (exact) or medians of interleaved runs of the cpu column.
 
 Phases, each on a fresh queue with the default options (retention, metrics, events):
 - `add bulk`: add_bulk of 1,000-job chunks; `add single`: one `add()` at a time (n/4 jobs);
@@ -25,6 +32,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
+import os
 import shutil
 import subprocess
 import tempfile
@@ -43,6 +52,7 @@ from framework.queue.queue import hash_to_dict, now_ms
 from framework.queue.scripts import load_scripts, script
 from framework.queue.serialization import as_text
 
+CALLGRIND_OUT = os.path.join(tempfile.gettempdir(), "nestq-server-cost-callgrind")
 BATCH = 25  # jobs per fetch / finish call: half the slots of a worker with concurrency 50
 
 
@@ -58,6 +68,7 @@ class PhaseCost:
     jobs: int
     seconds: float
     cpu_us: float
+    kinstr: float  # thousands of instructions (callgrind), 0 when not measured
     stats: dict[str, tuple[float, float]]  # command -> (calls, usec) over the phase
     per_script: dict[str, tuple[int, int]] = field(default_factory=dict)  # script -> (calls, usec)
 
@@ -78,15 +89,29 @@ class PhaseCost:
 class Probe:
     """Reads the server's counters around a phase."""
 
-    def __init__(self, client: Redis, own_server: bool) -> None:
+    def __init__(self, client: Redis, own_server: bool, callgrind_pid: int | None = None) -> None:
         self.client = client
         self.own = own_server
+        self.callgrind_pid = callgrind_pid
         self.names = {s.sha: name for name, s in load_scripts().items()}
 
     async def start(self) -> Snapshot:
         if self.own:
             await self.client.execute_command("SLOWLOG", "RESET")  # type: ignore[no-untyped-call]
+        await self._instructions()
         return await self._snapshot()
+
+    async def _instructions(self) -> float:
+        """Instructions the server ran since the last call (callgrind dumps and zeroes its counters)."""
+        if self.callgrind_pid is None:
+            return 0.0
+        proc = await asyncio.create_subprocess_exec(
+            "callgrind_control", "-d", str(self.callgrind_pid), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        await proc.communicate()
+        dumps = glob.glob(f"{CALLGRIND_OUT}.{self.callgrind_pid}.*")
+        newest = max(dumps, key=lambda p: int(p.rpartition(".")[2]))
+        return _summary(newest)
 
     async def _snapshot(self) -> Snapshot:
         cpu = await self.client.info("cpu")
@@ -96,13 +121,14 @@ class Probe:
 
     async def stop(self, name: str, jobs: int, before: Snapshot, seconds: float) -> PhaseCost:
         after = await self._snapshot()
+        instructions = await self._instructions()
         stats: dict[str, tuple[float, float]] = {}
         for cmd, v in after.stats.items():
             b = before.stats.get(cmd, {"calls": 0, "usec": 0})
             calls, usec = v["calls"] - b["calls"], v["usec"] - b["usec"]
             if calls:
                 stats[cmd] = (calls, usec)
-        cost = PhaseCost(name, jobs, seconds, (after.cpu - before.cpu) * 1e6, stats)
+        cost = PhaseCost(name, jobs, seconds, (after.cpu - before.cpu) * 1e6, instructions / 1000, stats)
         if self.own:
             entries = await self.client.execute_command("SLOWLOG", "GET", -1)  # type: ignore[no-untyped-call]
             for entry in entries:
@@ -114,31 +140,46 @@ class Probe:
         return cost
 
 
+def _summary(path: str) -> float:
+    """The instruction count in a callgrind dump."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith("summary:"):
+                return float(line.split()[1])
+    return 0.0
+
+
 @contextlib.asynccontextmanager
-async def own_server(port: int) -> AsyncIterator[str]:
-    """A private redis-server on `port` (no persistence), stopped on exit."""
+async def own_server(port: int, callgrind: bool = False) -> AsyncIterator[tuple[str, int | None]]:
+    """A private redis-server on `port` (no persistence), stopped on exit; under callgrind if asked.
+    Yields its URL and, under callgrind, its pid."""
     binary = shutil.which("redis-server") or shutil.which("valkey-server")
     if binary is None:
         raise SystemExit("--server-cost needs redis-server (or valkey-server) on PATH, or --url")
     workdir = tempfile.mkdtemp(prefix="nestq-server-cost-")
+    valgrind = (
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={CALLGRIND_OUT}.%p"] if callgrind else []
+    )
     proc = await asyncio.create_subprocess_exec(
-        binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        *valgrind, binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
         "--dir", workdir, "--slowlog-log-slower-than", "0", "--slowlog-max-len", "200000",
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if callgrind else None,
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     try:
         client = Redis.from_url(url)
-        for _ in range(100):
+        for _ in range(600 if callgrind else 100):
             with contextlib.suppress(Exception):
                 await client.ping()
                 break
             await asyncio.sleep(0.05)
         await client.aclose()
-        yield url
+        yield url, (proc.pid if callgrind else None)
     finally:
         proc.terminate()
         await proc.wait()
+        for dump in glob.glob(f"{CALLGRIND_OUT}.{proc.pid}*"):
+            os.unlink(dump)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -154,9 +195,9 @@ async def _measure(probe: Probe, name: str, jobs: int, run: Callable[[], Awaitab
     return await probe.stop(name, jobs, before, time.perf_counter() - t0)
 
 
-async def measure(url: str, n: int, own: bool) -> list[PhaseCost]:
+async def measure(url: str, n: int, own: bool, callgrind_pid: int | None = None) -> list[PhaseCost]:
     client = Redis.from_url(url)
-    probe = Probe(client, own)
+    probe = Probe(client, own, callgrind_pid)
     prefix = f"cost{uuid.uuid4().hex[:8]}"
     q = Queue("b", connection=url, prefix=prefix)
     await q.add("warm", {})  # scripts loaded, keys created
@@ -227,31 +268,34 @@ async def _add_single(q: Queue, n: int) -> None:
 
 
 def report(costs: list[PhaseCost], top: int = 8) -> str:
+    counted = any(c.kinstr for c in costs)
     lines = [
         f"{'phase':<11} | {'jobs':>6} | {'jobs/s':>8} | {'cpu us/job':>10} | {'script us/job':>13} "
-        "| calls/job",
-        f"{'-' * 11}-|{'-' * 8}|{'-' * 10}|{'-' * 12}|{'-' * 15}|{'-' * 10}",
+        f"| {'calls/job':>9}" + (" | kinstr/job" if counted else ""),
+        f"{'-' * 11}-|{'-' * 8}|{'-' * 10}|{'-' * 12}|{'-' * 15}|{'-' * 10}"
+        + ("-|-----------" if counted else ""),
     ]
     by = {c.name: c for c in costs}
     for c in costs:
         lines.append(
             f"{c.name:<11} | {c.jobs:>6} | {c.jobs / c.seconds:>8,.0f} | {c.per_job(c.cpu_us):>10.2f} | "
             f"{c.per_job(c.script_us):>13.2f} | {c.per_job(c.calls):>9.2f}"
+            + (f" | {c.per_job(c.kinstr):>10.1f}" if counted else "")
         )
+
+    def total(label: str, parts: list[PhaseCost]) -> str:
+        def one(what: str, values: list[float]) -> str:
+            return f"{what} {sum(values):.2f} ({' + '.join(f'{v:.2f}' for v in values)})"
+
+        out = f"{label}: " + one("cpu us/job", [p.per_job(p.cpu_us) for p in parts])
+        out += ", " + one("script us/job", [p.per_job(p.script_us) for p in parts])
+        if counted:
+            out += ", " + one("kinstr/job", [p.per_job(p.kinstr) for p in parts])
+        return out
+
     if all(k in by for k in ("add bulk", "fetch", "finish", "drain")):
-        a, f, x, d = by["add bulk"], by["fetch"], by["finish"], by["drain"]
-        parts = (a.per_job(a.cpu_us), f.per_job(f.cpu_us), x.per_job(x.cpu_us))
-        sparts = (a.per_job(a.script_us), f.per_job(f.script_us), x.per_job(x.script_us))
-        lines.append(
-            f"total add bulk + fetch + finish: cpu {sum(parts):.2f} us/job "
-            f"({' + '.join(f'{p:.2f}' for p in parts)}), script {sum(sparts):.2f} us/job "
-            f"({' + '.join(f'{p:.2f}' for p in sparts)})"
-        )
-        lines.append(
-            f"total add bulk + drain (as the shared harness): cpu "
-            f"{a.per_job(a.cpu_us) + d.per_job(d.cpu_us):.2f} us/job, script "
-            f"{a.per_job(a.script_us) + d.per_job(d.script_us):.2f} us/job"
-        )
+        lines.append(total("add bulk + fetch + finish", [by["add bulk"], by["fetch"], by["finish"]]))
+        lines.append(total("add bulk + drain (as the shared harness)", [by["add bulk"], by["drain"]]))
     for c in costs:
         lines.append(f"\n[{c.name}] busiest commands (calls/job, usec/job; inner script calls included):")
         shown = [(cmd, v) for cmd, v in c.stats.items() if cmd not in {"info", "slowlog"}]
@@ -266,12 +310,12 @@ def report(costs: list[PhaseCost], top: int = 8) -> str:
     return "\n".join(lines)
 
 
-async def run(url: str | None, port: int, n: int) -> str:
+async def run(url: str | None, port: int, n: int, instructions: bool = False) -> str:
     if url:
         costs = await measure(url, n, own=False)
         where = "the server at --url (shared counters: other clients' commands count too)"
     else:
-        async with own_server(port) as own_url:
-            costs = await measure(own_url, n, own=True)
-        where = f"a private redis-server on port {port}"
+        async with own_server(port, callgrind=instructions) as (own_url, pid):
+            costs = await measure(own_url, n, own=True, callgrind_pid=pid)
+        where = f"a private redis-server on port {port}" + (" under callgrind" if instructions else "")
     return f"nestq server cost per job on {where}, n={n}\n" + report(costs)
