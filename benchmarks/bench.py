@@ -338,9 +338,14 @@ async def main() -> None:
         action="store_true",
         help="--server-cost: run its server under valgrind (callgrind) and count instructions per job",
     )
+    ap.add_argument(
+        "--per-script",
+        action="store_true",
+        help="--server-cost: usec per script from the SLOWLOG (logging every command inflates the rest)",
+    )
     a = ap.parse_args()
     if a.server_cost:
-        print(await server_cost.run(a.url, a.port, a.n, a.instructions))
+        print(await server_cost.run(a.url, a.port, a.n, a.instructions, a.per_script))
         return
     a.url = a.url or os.environ.get("NESTQ_REDIS_URL")
     rows: dict[str, float] = {}

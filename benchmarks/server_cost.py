@@ -9,8 +9,9 @@ What the server spends on one job's add, fetch and finish, measured on a server 
   sensitive to a loaded machine than the cpu column or jobs/s);
 - `calls`: commands run per job: the calls made inside scripts (`redis.call`, which commandstats counts
   too) plus the few the client sends itself; the busiest commands are listed per phase;
-- per script (own server only): calls and usec per EVALSHA sha from the SLOWLOG (every command logged,
-  `slowlog-log-slower-than 0`), named by the SHAs of the scripts nestq loads;
+- per script (`--per-script`, own server only): calls and usec per EVALSHA sha from the SLOWLOG (every
+  command logged, `slowlog-log-slower-than 0`), named by the SHAs of the scripts nestq loads. Logging every
+  command costs the server ~40% more per job (measured), so the other columns are inflated in that mode;
 - `Minstr` (`--instructions`, own server only): the server runs under valgrind's callgrind, which counts
   the CPU instructions it executes; dumped at each phase boundary: thousands of instructions per job, the
   same on a busy machine as on an idle one (the server is ~50x slower: use a small --n, e.g. 2000).
@@ -150,7 +151,9 @@ def _summary(path: str) -> float:
 
 
 @contextlib.asynccontextmanager
-async def own_server(port: int, callgrind: bool = False) -> AsyncIterator[tuple[str, int | None]]:
+async def own_server(
+    port: int, callgrind: bool = False, slowlog: bool = False
+) -> AsyncIterator[tuple[str, int | None]]:
     """A private redis-server on `port` (no persistence), stopped on exit; under callgrind if asked.
     Yields its URL and, under callgrind, its pid."""
     binary = shutil.which("redis-server") or shutil.which("valkey-server")
@@ -162,7 +165,8 @@ async def own_server(port: int, callgrind: bool = False) -> AsyncIterator[tuple[
     )
     proc = await asyncio.create_subprocess_exec(
         *valgrind, binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        "--dir", workdir, "--slowlog-log-slower-than", "0", "--slowlog-max-len", "200000",
+        "--dir", workdir, "--slowlog-log-slower-than", "0" if slowlog else "-1",
+        "--slowlog-max-len", "200000",
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if callgrind else None,
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
@@ -310,12 +314,14 @@ def report(costs: list[PhaseCost], top: int = 8) -> str:
     return "\n".join(lines)
 
 
-async def run(url: str | None, port: int, n: int, instructions: bool = False) -> str:
+async def run(
+    url: str | None, port: int, n: int, instructions: bool = False, per_script: bool = False
+) -> str:
     if url:
         costs = await measure(url, n, own=False)
         where = "the server at --url (shared counters: other clients' commands count too)"
     else:
-        async with own_server(port, callgrind=instructions) as (own_url, pid):
-            costs = await measure(own_url, n, own=True, callgrind_pid=pid)
+        async with own_server(port, callgrind=instructions, slowlog=per_script) as (own_url, pid):
+            costs = await measure(own_url, n, own=per_script, callgrind_pid=pid)
         where = f"a private redis-server on port {port}" + (" under callgrind" if instructions else "")
     return f"nestq server cost per job on {where}, n={n}\n" + report(costs)
