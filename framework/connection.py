@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 try:
     import hiredis
@@ -38,6 +38,8 @@ T = TypeVar("T")
 # Seconds a command keeps retrying on a lost connection before its caller gets RedisUnavailableError.
 GIVE_UP_AFTER = 5.0
 CONNECT_TIMEOUT = 2.0
+# Connections of one client nestq creates (a process's shared client): beyond it, commands wait their turn.
+MAX_CONNECTIONS = 100
 # No read timeout (redis-py 8 defaults to 5 s): a blocking BZPOPMIN / XREAD of 5 s would race it, and with
 # one set redis-py wraps every write in asyncio.wait_for, which on Python 3.11 can swallow a task's
 # cancellation (a worker that cannot be stopped). A connection cut without a FIN/RST (network partition) is
@@ -192,18 +194,24 @@ def create_redis(connection: Connection) -> tuple[Redis, bool]:
     if isinstance(connection, Redis):
         return connection, False
     url = resolve_url(connection)
-    client = Redis.from_url(
+    deadline = command_timeout()
+    # A blocking pool: when every connection is busy (many processors in one process share this client), a
+    # command waits for one (up to the command deadline) instead of failing with "Too many connections".
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=deadline,
         socket_connect_timeout=CONNECT_TIMEOUT,
         socket_timeout=None,
         socket_keepalive=True,
         socket_keepalive_options=KEEPALIVE_OPTIONS,
         health_check_interval=30,
-        retry=BoundedRetry(url, command_timeout=command_timeout()),
+        retry=BoundedRetry(url, command_timeout=deadline),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
-    pool = client.connection_pool
     pool.connection_class = _hiredis_packing(pool.connection_class)
+    client = Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True
     return client, True
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from framework.errors import CommandTimeoutError
@@ -52,7 +53,12 @@ class HeldConnection:
     async def connection(self) -> AbstractConnection:
         """The held connection, taken from the pool first if none is held; connected."""
         if self._conn is None:
-            self._conn = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+            pool = self._client.connection_pool
+            if isinstance(pool, BlockingConnectionPool) and _busy(pool):
+                # Holding one now could leave others waiting for a connection (many queues in one process
+                # share the pool): this call goes the usual way instead (the caller falls back on errors).
+                raise RedisConnectionError("the connection pool is busy; not holding a connection")
+            self._conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         await self._conn.connect()  # reconnects a connection the pool disconnected; else nothing to do
         return self._conn
 
@@ -92,3 +98,9 @@ class HeldConnection:
         conn, self._conn = self._conn, None
         if conn is not None:
             await self._client.connection_pool.release(conn)
+
+
+def _busy(pool: BlockingConnectionPool) -> bool:
+    """Whether half of a blocking pool's connections are in use (held ones included)."""
+    in_use = len(getattr(pool, "_in_use_connections", ()))
+    return in_use * 2 >= pool.max_connections
