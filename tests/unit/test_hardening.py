@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ssl
+
 import pydantic
 import pytest
+from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from framework import InvalidJobDataError, Repeat, Worker
+from framework.connection import is_permanent
 from framework.queue import serialization
 from framework.queue.durations import to_seconds
 from framework.settings import redact_url
@@ -52,3 +57,27 @@ def test_worker_checks_its_queue_name_at_construction(name: str) -> None:
     """Worker("a:b", ...) raises at once, like Queue, not later in run()."""
     with pytest.raises(ValueError, match="queue name"):
         Worker(name, lambda job: None)
+
+
+def _caused_by(error: BaseException, cause: BaseException) -> BaseException:
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "permanent"),
+    [
+        (AuthenticationError("invalid username-password pair"), True),
+        (NoPermissionError("this user has no permissions to run the 'evalsha' command"), True),
+        (ResponseError("NOPERM this user has no permissions to access one of the keys"), True),
+        (
+            _caused_by(RedisConnectionError("Error 1 connecting"), ssl.SSLCertVerificationError("verify")),
+            True,
+        ),
+        (RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."), False),
+        (ResponseError("BUSY Redis is busy running a script"), False),
+    ],
+)
+def test_permanent_errors_are_told_apart(error: BaseException, permanent: bool) -> None:
+    """Wrong password, NOPERM and TLS verification are permanent; refused connections and BUSY are not."""
+    assert is_permanent(error) is permanent
