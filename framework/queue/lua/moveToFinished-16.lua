@@ -134,9 +134,7 @@ for i = 0, n - 1 do
         removeJobKeys(base, jobId)
       else
         redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", now, "ftk", token)
-        local score = finishScore(KEYS[10])
-        redis.call("ZADD", KEYS[10], score, jobId)
-        keepFinished(KEYS[10], jobId, score, keepCount, keepAge)
+        redis.call("ZADD", KEYS[10], finishScore(KEYS[10]), jobId)
         trimLater(KEYS[10], keepCount, keepAge)
       end
     elseif kind == "failed" then
@@ -147,9 +145,7 @@ for i = 0, n - 1 do
       else
         redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "finishedOn", now,
           "ftk", token)
-        local score = finishScore(KEYS[11])
-        redis.call("ZADD", KEYS[11], score, jobId)
-        keepFinished(KEYS[11], jobId, score, keepCount, keepAge)
+        redis.call("ZADD", KEYS[11], finishScore(KEYS[11]), jobId)
         trimLater(KEYS[11], keepCount, keepAge)
       end
     elseif kind == "waiting-children" then
