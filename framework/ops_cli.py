@@ -755,7 +755,7 @@ schedulers_group.add_command(schedulers_list_command)
 schedulers_group.add_command(schedulers_remove_command)
 
 
-def _print_schedulers(listing: dict[str, Any]) -> None:
+def _print_schedulers(listing: data.SchedulerListing) -> None:
     console = _console()
     if not listing["schedulers"]:
         console.print(f"No schedulers in {listing['queue']}.", style="dim")

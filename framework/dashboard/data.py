@@ -8,20 +8,27 @@ Nothing here knows about HTTP or terminals.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import time
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
 
 import orjson
-from redis.asyncio import Redis
 
+from framework.dashboard.sources import (
+    AppQueues,
+    CombinedQueues,
+    DiscoveredQueues,
+    NotFoundError,
+    QueueSource,
+    StaticQueues,
+    discover_queue_names,
+    source_of,
+)
 from framework.errors import CorruptJobError, NestqError
 from framework.queue import Job, Queue
 from framework.queue.flow import flow_summary
 from framework.queue.job import JobState
 from framework.queue.queue import ALL_STATES
+from framework.queue.scheduler import JobSchedulerInfo
 from framework.queue.scripts import script
 from framework.queue.serialization import as_text
 from framework.settings import redact_url
@@ -34,8 +41,12 @@ __all__ = [
     "AppQueues",
     "CombinedQueues",
     "DiscoveredQueues",
+    "JobListing",
     "NotFoundError",
     "QueueSource",
+    "QueueSummary",
+    "SchedulerListing",
+    "SchedulerRow",
     "StaticQueues",
     "add_job",
     "cancel_job",
@@ -86,198 +97,68 @@ NAME_SCAN_LIMIT = 10_000  # ids looked at when filtering a state's list by job n
 _SCAN_CHUNK = 500
 
 
-class NotFoundError(NestqError, LookupError):
-    """No such queue, job or scheduler."""
-
-
 class ActionError(NestqError, ValueError):
     """An action that does not apply (retry a waiting job, clean active jobs, ...)."""
 
 
-# --- which queues exist ----------------------------------------------------------------------------
+class QueueSummary(TypedDict):
+    """One queue at a glance (`list_queues`, `queue_summary`)."""
+
+    name: str
+    counts: dict[str, int]  # every state of `STATES`, in that order
+    total: int
+    paused: bool
 
 
-@runtime_checkable
-class QueueSource(Protocol):
-    """Where the dashboard and the CLI find queues by name."""
+class JobListing(TypedDict):
+    """One page of a state's jobs (`list_jobs`); each job is a summary dict (or an error entry)."""
 
-    async def names(self) -> list[str]:
-        """Every queue name, sorted."""
-        ...
-
-    async def get(self, name: str) -> Queue:
-        """The queue called `name`; raises NotFoundError for an unknown name."""
-        ...
-
-    async def close(self) -> None:
-        """Release what the source opened itself."""
-        ...
+    queue: str
+    state: str
+    start: int
+    limit: int
+    total: int
+    complete: bool  # False when a name filter stopped at `NAME_SCAN_LIMIT`
+    name: str | None
+    counts: dict[str, int]
+    paused: bool
+    jobs: list[dict[str, Any]]
 
 
-class StaticQueues:
-    """A fixed list of `Queue` objects (closed by their owner, not here)."""
+class SchedulerRow(TypedDict):
+    """A job scheduler as the dashboard and the CLI show it."""
 
-    def __init__(self, queues: Iterable[Queue]) -> None:
-        self._queues: dict[str, Queue] = {}
-        for queue in queues:
-            if not isinstance(queue, Queue):
-                raise TypeError(f"expected Queue objects, got {queue!r}")
-            self._queues[queue.name] = queue
-
-    async def names(self) -> list[str]:
-        return sorted(self._queues)
-
-    async def get(self, name: str) -> Queue:
-        try:
-            return self._queues[name]
-        except KeyError:
-            raise _unknown_queue(name, sorted(self._queues)) from None
-
-    async def close(self) -> None:
-        return None
+    id: str
+    name: str
+    pattern: str | None
+    every_seconds: float | None
+    tz: str | None
+    limit: int | None
+    iterations: int
+    next_run: int | None  # ms since the epoch
+    end_date: int | None  # ms since the epoch
+    data_preview: str
 
 
-class AppQueues:
-    """The queues an `Application` registers (`QueueModule.register_queue(...)`)."""
+class SchedulerListing(TypedDict):
+    """A queue's job schedulers, the next due first (`list_schedulers`)."""
 
-    def __init__(self, app: Any) -> None:
-        self._app = app
-
-    def _names(self) -> list[str]:
-        return sorted(self._app.exploration.queues)
-
-    async def names(self) -> list[str]:
-        return self._names()
-
-    async def get(self, name: str) -> Queue:
-        if name not in self._app.exploration.queues:
-            raise _unknown_queue(name, self._names())
-        queue = self._app.queue(name)
-        assert isinstance(queue, Queue)
-        return queue
-
-    async def close(self) -> None:
-        return None
-
-
-class DiscoveredQueues:
-    """Queues found on the server by their keys (`{prefix:name}:meta|id|events`).
-
-    Queues are created on the given client (shared, not closed here); the key scan is repeated at most
-    every `ttl` seconds, and at once when an unknown name is asked for.
-    """
-
-    def __init__(self, client: Redis, prefix: str, *, ttl: float = 5.0) -> None:
-        self.client = client
-        self.prefix = prefix
-        self.ttl = ttl
-        self._names: list[str] = []
-        self._scanned_at = -float("inf")
-        self._queues: dict[str, Queue] = {}
-
-    async def _scan(self) -> list[str]:
-        self._names = await discover_queue_names(self.client, self.prefix)
-        self._scanned_at = time.monotonic()
-        return self._names
-
-    async def names(self) -> list[str]:
-        if time.monotonic() - self._scanned_at > self.ttl:
-            await self._scan()
-        return list(self._names)
-
-    async def get(self, name: str) -> Queue:
-        queue = self._queues.get(name)
-        if queue is not None:
-            return queue
-        names = await self.names()
-        if name not in names:
-            names = await self._scan()
-        if name not in names:
-            raise _unknown_queue(name, names)
-        queue = self._queues[name] = Queue(name, connection=self.client, prefix=self.prefix)
-        return queue
-
-    async def close(self) -> None:
-        queues, self._queues = list(self._queues.values()), {}
-        for queue in queues:
-            await queue.close()
-
-
-class CombinedQueues:
-    """Several sources as one: names are merged, a name is looked up in the first source that has it."""
-
-    def __init__(self, *sources: QueueSource) -> None:
-        self._sources = sources
-
-    async def names(self) -> list[str]:
-        names: set[str] = set()
-        for source in self._sources:
-            names.update(await source.names())
-        return sorted(names)
-
-    async def get(self, name: str) -> Queue:
-        for source in self._sources:
-            try:
-                return await source.get(name)
-            except NotFoundError:
-                continue
-        raise _unknown_queue(name, await self.names())
-
-    async def close(self) -> None:
-        for source in self._sources:
-            await source.close()
-
-
-def source_of(queues: object) -> QueueSource:
-    """A `QueueSource` for an `Application`, a list of `Queue`, or a source given as is."""
-    if isinstance(queues, QueueSource) and not isinstance(queues, type):
-        return queues
-    if isinstance(queues, Queue):
-        return StaticQueues([queues])
-    if hasattr(queues, "exploration") and hasattr(queues, "queue"):
-        return AppQueues(queues)
-    if isinstance(queues, Iterable) and not isinstance(queues, str | bytes | Mapping):
-        return StaticQueues(list(queues))
-    raise TypeError(f"expected an Application or a list of Queue, got {queues!r}")
-
-
-def _unknown_queue(name: str, known: Sequence[str]) -> NotFoundError:
-    return NotFoundError(f"no queue {name!r} (queues: {', '.join(known) or 'none'})")
-
-
-_DISCOVERY_SUFFIXES = (":meta", ":id", ":events", ":workers")  # workers: a queue only consumed so far
-
-
-async def discover_queue_names(client: Redis, prefix: str) -> list[str]:
-    """Names of the queues that have keys on the server under `prefix` (one SCAN of the key space)."""
-    head = "{" + prefix + ":"
-    pattern = _escape_glob(head) + "*}:[miew]*"
-    names: set[str] = set()
-    async for raw in client.scan_iter(match=pattern, count=1000):
-        key = as_text(raw)
-        if not key.startswith(head) or not key.endswith(_DISCOVERY_SUFFIXES):
-            continue
-        name, sep, rest = key[len(head) :].partition("}")
-        if sep and name and rest in _DISCOVERY_SUFFIXES and "{" not in name:
-            names.add(name)
-    return sorted(names)
-
-
-def _escape_glob(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+    queue: str
+    supported: bool  # always True: kept for API clients written when schedulers were optional
+    schedulers: list[SchedulerRow]
 
 
 # --- reading ---------------------------------------------------------------------------------------
 
 
-async def queue_summary(queue: Queue) -> dict[str, Any]:
+async def queue_summary(queue: Queue) -> QueueSummary:
     """Counts per state, the total and the paused flag of one queue."""
     counts, paused = await asyncio.gather(queue.get_job_counts(), queue.is_paused())
     ordered = {state: counts.get(state, 0) for state in STATES}
     return {"name": queue.name, "counts": ordered, "total": sum(ordered.values()), "paused": paused}
 
 
-async def list_queues(source: QueueSource) -> list[dict[str, Any]]:
+async def list_queues(source: QueueSource) -> list[QueueSummary]:
     """A summary of every queue, sorted by name."""
     names = await source.names()
     queues = [await source.get(name) for name in names]
@@ -396,7 +277,7 @@ def _summary(job: Job[Any] | dict[str, Any], state: str | None, cut: Cut | None 
 
 async def list_jobs(
     queue: Queue, state: str, *, start: int = 0, limit: int = 25, name: str | None = None
-) -> dict[str, Any]:
+) -> JobListing:
     """One page of a state's jobs, most recently added first (failed/completed: last finished first;
     prioritized: in the order they will run).
 
@@ -506,82 +387,24 @@ async def find_job(source: QueueSource, job_id: str, queue: str | None = None) -
     return found
 
 
-def _scheduler_fields(item: Any) -> dict[str, Any]:
-    if hasattr(item, "to_dict"):
-        raw = item.to_dict()
-    elif hasattr(item, "model_dump"):
-        raw = item.model_dump(mode="json")
-    elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-        raw = dataclasses.asdict(item)
-    elif isinstance(item, Mapping):
-        raw = dict(item)
-    else:
-        raw = {k: v for k, v in vars(item).items() if not k.startswith("_")}
-    return {str(k): v for k, v in raw.items()}
-
-
-def _first(fields: Mapping[str, Any], *names: str) -> Any:
-    for name in names:
-        value = fields.get(name)
-        if value is not None:
-            return value
-    return None
-
-
-def _to_ms(value: Any) -> int | None:
-    """A time as ms since the epoch, from ms, seconds, a datetime or an ISO string."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    if isinstance(value, str):
-        try:
-            return int(datetime.fromisoformat(value).timestamp() * 1000)
-        except ValueError:
-            try:
-                value = float(value)
-            except ValueError:
-                return None
-    if isinstance(value, int | float):
-        return int(value) if value > 1e11 else int(value * 1000)
-    return None
-
-
-def _scheduler(item: Any) -> dict[str, Any]:
-    fields = _scheduler_fields(item)
-    repeat = fields.get("repeat")
-    repeat_fields = _scheduler_fields(repeat) if repeat is not None and not isinstance(repeat, str) else {}
-    template = fields.get("template")
-    template_fields = _scheduler_fields(template) if isinstance(template, Mapping) else {}
-    both = {**template_fields, **repeat_fields, **fields}
-    every_ms = _first(both, "every_ms", "every_millis")
-    every = _first(both, "every")  # nestq durations are seconds
-    every_seconds = every_ms / 1000 if isinstance(every_ms, int | float) else every
+def _scheduler(info: JobSchedulerInfo) -> SchedulerRow:
     return {
-        "id": str(_first(fields, "id", "key", "scheduler_id") or ""),
-        "name": _first(both, "name", "job_name"),
-        "pattern": _first(both, "cron", "pattern"),
-        "every_seconds": every_seconds if isinstance(every_seconds, int | float) else None,
-        "tz": _first(both, "tz", "timezone"),
-        "limit": _first(both, "limit"),
-        "iterations": _first(both, "iteration_count", "iterations", "count"),
-        "next_run": _to_ms(_first(fields, "next_run_ms", "next", "next_run", "next_millis", "next_run_at")),
-        "end_date": _to_ms(_first(both, "end_date")),
-        "data_preview": preview(_first(both, "data")),
+        "id": info.id,
+        "name": info.name,
+        "pattern": info.cron,
+        "every_seconds": info.every,
+        "tz": info.tz,
+        "limit": info.limit,
+        "iterations": info.iteration_count,
+        "next_run": info.next_run_ms,
+        "end_date": None if info.end_date is None else int(info.end_date.timestamp() * 1000),
+        "data_preview": preview(info.data),
     }
 
 
-def schedulers_supported(queue: Queue) -> bool:
-    """Whether this version of the queue core has job schedulers."""
-    return hasattr(queue, "get_job_schedulers")
-
-
-async def list_schedulers(queue: Queue) -> dict[str, Any]:
-    """The queue's job schedulers with their next run: {"supported", "schedulers": [...]}."""
-    if not schedulers_supported(queue):
-        return {"queue": queue.name, "supported": False, "schedulers": []}
-    items = await getattr(queue, "get_job_schedulers")()  # noqa: B009 - added by the scheduler work
-    schedulers = [_scheduler(item) for item in items]
+async def list_schedulers(queue: Queue) -> SchedulerListing:
+    """The queue's job schedulers, the next due first."""
+    schedulers = [_scheduler(info) for info in await queue.get_job_schedulers()]
     schedulers.sort(key=lambda s: (s["next_run"] is None, s["next_run"] or 0, s["id"]))
     return {"queue": queue.name, "supported": True, "schedulers": schedulers}
 
@@ -676,10 +499,7 @@ async def resume_queue(queue: Queue) -> dict[str, Any]:
 
 async def remove_scheduler(queue: Queue, scheduler_id: str) -> dict[str, Any]:
     """Delete a job scheduler (jobs it already added stay)."""
-    if not schedulers_supported(queue):
-        raise ActionError("this version of nestq has no job schedulers")
-    removed = await getattr(queue, "remove_job_scheduler")(scheduler_id)  # noqa: B009
-    if removed is not None and not removed:
+    if not await queue.remove_job_scheduler(scheduler_id):
         raise NotFoundError(f"no scheduler {scheduler_id!r} in queue {queue.name!r}")
     return _done(f"Scheduler {scheduler_id} removed", scheduler_id=scheduler_id)
 

@@ -15,6 +15,7 @@ from redis.exceptions import ResponseError
 from framework.dashboard import data
 from framework.dashboard.data import ActionError, NotFoundError, QueueSource
 from framework.queue import Queue
+from framework.queue.keys import escape_glob
 from framework.queue.options import RESERVED_JOB_IDS
 from framework.queue.serialization import as_text
 
@@ -97,11 +98,8 @@ async def update_job_data(queue: Queue, job_id: str, new_data: Any) -> dict[str,
     state = str(await queue.get_job_state(job_id))
     if state == "active":
         raise ActionError(f"job {job_id} is running; its data can be edited once it has finished")
-    update = getattr(job, "update_data", None)
-    if update is None:  # pragma: no cover - a core without Job.update_data
-        raise ActionError("this version of nestq cannot edit a job's data")
     try:
-        await update(new_data)
+        await job.update_data(new_data)
     except (TypeError, ValueError) as exc:
         raise ActionError(f"data not saved: {data.error_text(exc)}") from None
     return data._done(f"Data of job {job_id} saved", job_id=job_id)
@@ -186,7 +184,7 @@ async def search_jobs(
 async def _ids_with_prefix(queue: Queue, prefix: str, limit: int) -> list[str]:
     """Ids of the queue's jobs starting with `prefix` (a bounded SCAN of its keys)."""
     base = queue.keys.job("")
-    pattern = data._escape_glob(base + prefix) + "*"
+    pattern = escape_glob(base + prefix) + "*"
     ids: list[str] = []
     scanned = 0
     async for raw in queue.client.scan_iter(match=pattern, count=1000):

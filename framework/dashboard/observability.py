@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from framework.dashboard.charts import bar_chart, bin_series
+from framework.dashboard.rendering import json_response
+from framework.dashboard.views import ActivityView, WorkersView
 from framework.observability.report import queue_metrics, redis_info, workers_of
 
 if TYPE_CHECKING:
@@ -27,18 +28,6 @@ if TYPE_CHECKING:
 RANGES = {"hour": (60, 60, 1), "day": (1440, 96, 15)}  # minutes, bars, minutes per bar
 COMPLETED_COLOR = "#16a34a"
 FAILED_COLOR = "#dc2626"
-
-
-def routes(dashboard: Dashboard) -> list[Route]:
-    """The observability routes, wrapped like the dashboard's own (errors, auth, JSON)."""
-    page, api = dashboard._page, dashboard._api
-    return [
-        Route("/activity", page(lambda request: _activity_page(dashboard, request))),
-        Route("/workers", page(lambda request: _workers_page(dashboard, request))),
-        Route("/api/activity", api(lambda request: _activity(dashboard, request))),
-        Route("/api/workers", api(lambda request: _workers(dashboard))),
-        Route("/api/server", api(lambda request: _server(dashboard))),
-    ]
 
 
 def _range(request: Request) -> str:
@@ -100,17 +89,34 @@ def _charts(report: dict[str, Any], span: str) -> dict[str, Any]:
     return charts
 
 
-async def _activity_page(dashboard: Dashboard, request: Request) -> Response:
-    payload = await _activity(dashboard, request)
-    server = await _server(dashboard)
-    span = payload["range"]
-    queues = [{**report, "charts": _charts(report, span)} for report in payload["queues"]]
-    return dashboard._render(
-        request, "activity.html", queues=queues, range=span, ranges=list(RANGES), server=server
-    )
+class Observability:
+    """The observability endpoints over one dashboard's queues."""
 
+    def __init__(self, dashboard: Dashboard) -> None:
+        self._dashboard = dashboard
 
-async def _workers_page(dashboard: Dashboard, request: Request) -> Response:
-    workers = await _workers(dashboard)
-    server = await _server(dashboard)
-    return dashboard._render(request, "workers.html", workers=workers, server=server)
+    async def activity_page(self, request: Request) -> Response:
+        """Charts per queue over `?range=hour|day`."""
+        payload = await _activity(self._dashboard, request)
+        span = payload["range"]
+        queues = [{**report, "charts": _charts(report, span)} for report in payload["queues"]]
+        view = ActivityView(queues, span, list(RANGES), await _server(self._dashboard))
+        return self._dashboard.templates.render(request, view)
+
+    async def workers_page(self, request: Request) -> Response:
+        """Live workers."""
+        workers = await _workers(self._dashboard)
+        view = WorkersView(workers, await _server(self._dashboard))
+        return self._dashboard.templates.render(request, view)
+
+    async def activity(self, request: Request) -> Response:
+        """Per-minute counts and timings of every queue over `?range=hour|day`."""
+        return json_response(await _activity(self._dashboard, request))
+
+    async def workers(self, request: Request) -> Response:
+        """Live workers of every queue."""
+        return json_response(await _workers(self._dashboard))
+
+    async def server(self, request: Request) -> Response:
+        """The Redis server's facts (null with no queue)."""
+        return json_response(await _server(self._dashboard))

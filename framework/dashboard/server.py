@@ -20,12 +20,12 @@ from typing import Any
 
 import structlog
 import uvicorn
-from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
 from framework.dashboard.app import Dashboard
 from framework.dashboard.auth import Auth, auth_from_settings, is_loopback_host
 from framework.dashboard.data import source_of
+from framework.dashboard.middleware import AuthMiddleware
 from framework.errors import ConfigurationError
 from framework.settings import DashboardSettings, get_settings
 
@@ -75,12 +75,11 @@ class _WithMetrics:
         from framework.observability.prometheus import MetricsApp
 
         self._dashboard = dashboard
-        self._metrics = MetricsApp(dashboard.source)
+        self._metrics = AuthMiddleware(MetricsApp(dashboard.source), auth=dashboard.auth)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in ("/metrics", "/metrics/"):
-            refusal = await self._dashboard._check_auth(HTTPConnection(scope), dict(scope))
-            await (refusal or self._metrics)(scope, receive, send)
+            await self._metrics(scope, receive, send)
             return
         await self._dashboard(scope, receive, send)
 

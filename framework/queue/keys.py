@@ -228,3 +228,8 @@ class QueueKeys:
     def remove_declared_scheduler_keys(self, scheduler_id: str) -> list[str]:
         """KEYS of removeDeclaredScheduler."""
         return [*self.remove_scheduler_keys(scheduler_id), self.declared_schedulers]
+
+
+def escape_glob(text: str) -> str:
+    """`text` with the glob characters of SCAN MATCH escaped, so a key prefix matches only itself."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -20,7 +20,7 @@ from framework.queue import scheduler, serialization
 from framework.queue.control import JobControl, is_controlled
 from framework.queue.durations import Seconds, to_ms, to_seconds
 from framework.queue.job import FINISHED_STATES, Job, JobState
-from framework.queue.keys import DEFAULT_PREFIX, QueueKeys
+from framework.queue.keys import DEFAULT_PREFIX, QueueKeys, escape_glob
 from framework.queue.options import (
     DEFAULT_KEEP_FAILED,
     JobOptions,
@@ -587,7 +587,7 @@ class Queue(JobControl):
             raise RuntimeError(f"queue {self.name!r} has active jobs; wait for them or pass force=True")
         deleted = 0
         batch: list[Any] = []
-        async for key in self.client.scan_iter(match=_escape_glob(self.keys.base) + ":*", count=1000):
+        async for key in self.client.scan_iter(match=escape_glob(self.keys.base) + ":*", count=1000):
             batch.append(key)
             if len(batch) >= 1000:
                 deleted += await self.client.unlink(*batch)
@@ -712,10 +712,6 @@ def _reverse_range(n: int, start: int, end: int) -> tuple[int, int]:
         end = n + end
     end = min(end, n - 1)
     return n - 1 - end, n - 1 - start
-
-
-def _escape_glob(s: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in s)
 
 
 def _default_prefix() -> str:
