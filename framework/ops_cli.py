@@ -48,8 +48,9 @@ from framework.cli import (
 )
 from framework.dashboard import data
 from framework.dashboard.control import queue_limits
-from framework.dashboard.data import ActionError, NotFoundError, QueueSource
+from framework.dashboard.data import ActionError, QueueSource
 from framework.dashboard.formatting import format_ago, format_duration, format_time
+from framework.errors import JobNotFoundError
 from framework.queue import Queue
 
 __all__ = ["register"]
@@ -161,7 +162,7 @@ def _run(app_path: str | None, command: Command) -> int:
 
     try:
         return run_async(main())
-    except (NotFoundError, ActionError) as exc:
+    except (JobNotFoundError, ActionError) as exc:
         _error(data.error_text(exc))
         return 1
     except RedisError as exc:
@@ -788,7 +789,7 @@ async def _queue_or_new(source: QueueSource, name: str) -> Queue:
     the queues."""
     try:
         return await source.get(name)
-    except NotFoundError as exc:
+    except JobNotFoundError as exc:
         if not isinstance(source, data.DiscoveredQueues):
             raise
         _error(f"note: {data.error_text(exc)}; adding to a new queue {name!r}")

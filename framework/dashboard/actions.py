@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from framework.dashboard import data, editing
-from framework.dashboard.data import ActionError, NotFoundError
-from framework.dashboard.errors import next_url
+from framework.dashboard.data import ActionError
+from framework.dashboard.errors import UnknownAction, next_url
 from framework.dashboard.rendering import base_of, flash, json_response, route_of, segment
 from framework.queue import Queue
 
@@ -148,7 +148,7 @@ class Actions:
         action = request.path_params["action"]
         run = QUEUE_ACTIONS.get(action)
         if run is None:
-            raise NotFoundError(f"no queue action {action!r} ({', '.join(QUEUE_ACTIONS)})")
+            raise UnknownAction(f"no queue action {action!r} ({', '.join(QUEUE_ACTIONS)})")
         params = _params(request)
         return _answer(request, params, *await run(queue, params, back))
 
@@ -158,7 +158,7 @@ class Actions:
         job_id, action = request.path_params["job_id"], request.path_params["action"]
         run = JOB_ACTIONS.get(action)
         if run is None:
-            raise NotFoundError(f"no job action {action!r} ({', '.join(JOB_ACTIONS)})")
+            raise UnknownAction(f"no job action {action!r} ({', '.join(JOB_ACTIONS)})")
         params = _params(request)
         return _answer(request, params, *await run(queue, job_id, params, back))
 

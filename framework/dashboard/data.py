@@ -17,13 +17,12 @@ from framework.dashboard.sources import (
     AppQueues,
     CombinedQueues,
     DiscoveredQueues,
-    NotFoundError,
     QueueSource,
     StaticQueues,
     discover_queue_names,
     source_of,
 )
-from framework.errors import CorruptJobError, NestqError
+from framework.errors import CorruptJobError, JobNotFoundError, NestqError
 from framework.queue import Job, Queue
 from framework.queue.flow import flow_summary
 from framework.queue.job import JobState
@@ -95,6 +94,10 @@ PREVIEW_CHARS = 160
 REASON_CHARS = 300
 NAME_SCAN_LIMIT = 10_000  # ids looked at when filtering a state's list by job name
 _SCAN_CHUNK = 500
+
+
+# The name this module's own error had: there is one not-found error now, the core's.
+NotFoundError = JobNotFoundError
 
 
 class ActionError(NestqError, ValueError):
@@ -348,7 +351,7 @@ async def job_detail(queue: Queue, job_id: str) -> dict[str, Any]:
     """Everything about one job: its fields, state, logs, and which actions apply.
 
     Raises:
-        NotFoundError: no such job (never added, removed, or trimmed by retention).
+        JobNotFoundError: no such job (never added, removed, or trimmed by retention).
     """
     try:
         job = await queue.get_job(job_id)
@@ -356,7 +359,9 @@ async def job_detail(queue: Queue, job_id: str) -> dict[str, Any]:
         state = await queue.get_job_state(job_id)
         return {"queue": queue.name, "id": job_id, "state": str(state), "corrupt": str(exc), "actions": []}
     if job is None:
-        raise NotFoundError(f"no job {job_id!r} in queue {queue.name!r} (removed, or trimmed by retention)")
+        raise JobNotFoundError(
+            f"no job {job_id!r} in queue {queue.name!r} (removed, or trimmed by retention)"
+        )
     state, logs = await asyncio.gather(queue.get_job_state(job_id), queue.get_job_logs(job_id))
     state_name = str(state)
     detail = job.to_dict()
@@ -419,7 +424,7 @@ def _done(message: str, **extra: Any) -> dict[str, Any]:
 async def _state_of(queue: Queue, job_id: str) -> str:
     state = str(await queue.get_job_state(job_id))
     if state == JobState.UNKNOWN:
-        raise NotFoundError(f"no job {job_id!r} in queue {queue.name!r}")
+        raise JobNotFoundError(f"no job {job_id!r} in queue {queue.name!r}")
     return state
 
 
@@ -466,7 +471,7 @@ async def remove_job(queue: Queue, job_id: str) -> dict[str, Any]:
     except RuntimeError as exc:
         raise ActionError(str(exc)) from None
     if not removed:
-        raise NotFoundError(f"no job {job_id!r} in queue {queue.name!r}")
+        raise JobNotFoundError(f"no job {job_id!r} in queue {queue.name!r}")
     return _done(f"Job {job_id} removed", job_id=job_id)
 
 
@@ -500,7 +505,7 @@ async def resume_queue(queue: Queue) -> dict[str, Any]:
 async def remove_scheduler(queue: Queue, scheduler_id: str) -> dict[str, Any]:
     """Delete a job scheduler (jobs it already added stay)."""
     if not await queue.remove_job_scheduler(scheduler_id):
-        raise NotFoundError(f"no scheduler {scheduler_id!r} in queue {queue.name!r}")
+        raise JobNotFoundError(f"no scheduler {scheduler_id!r} in queue {queue.name!r}")
     return _done(f"Scheduler {scheduler_id} removed", scheduler_id=scheduler_id)
 
 

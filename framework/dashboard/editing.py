@@ -13,7 +13,8 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from framework.dashboard import data
-from framework.dashboard.data import ActionError, NotFoundError, QueueSource
+from framework.dashboard.data import ActionError, QueueSource
+from framework.errors import JobNotFoundError
 from framework.queue import Queue
 from framework.queue.keys import escape_glob
 from framework.queue.options import RESERVED_JOB_IDS
@@ -94,7 +95,7 @@ async def update_job_data(queue: Queue, job_id: str, new_data: Any) -> dict[str,
     """Replace the data of a job that is not running (to fix it before a retry, say)."""
     job = await queue.get_job(job_id)
     if job is None:
-        raise NotFoundError(f"no job {job_id!r} in queue {queue.name!r}")
+        raise JobNotFoundError(f"no job {job_id!r} in queue {queue.name!r}")
     state = str(await queue.get_job_state(job_id))
     if state == "active":
         raise ActionError(f"job {job_id} is running; its data can be edited once it has finished")
@@ -122,7 +123,7 @@ async def bulk_action(queue: Queue, action: str, ids: Sequence[str]) -> dict[str
             else:
                 await data.remove_job(queue, job_id)
             done.append(job_id)
-        except (ActionError, NotFoundError) as exc:
+        except (ActionError, JobNotFoundError) as exc:
             skipped.append(data.error_text(exc))
     verb = "Retried" if action == "retry" else "Removed"
     message = f"{verb} {len(done)} job{'' if len(done) == 1 else 's'}"

@@ -15,37 +15,49 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from framework.dashboard.data import ActionError, NotFoundError, error_text
+from framework.dashboard.data import ActionError, error_text
 from framework.dashboard.rendering import base_of, flash, json_response, route_of
 from framework.dashboard.views import ErrorView
-from framework.errors import CorruptJobError, NestqError
+from framework.errors import CorruptJobError, JobNotFoundError, NestqError
 
 if TYPE_CHECKING:
     from framework.dashboard.app import Dashboard
 
-__all__ = ["HANDLED", "Refused", "handle_error", "is_action", "next_url", "status_of"]
+__all__ = ["HANDLED", "Refused", "UnknownAction", "handle_error", "is_action", "next_url", "status_of"]
 
 
 class Refused(NestqError):
     """An action refused before it ran (read-only dashboard, missing CSRF token): 403."""
 
 
+class UnknownAction(NestqError):
+    """A POST to an action name the dashboard does not have: 404."""
+
+
 # Most specific first. An action that does not apply (or meets a corrupt job) is a conflict with the
 # job's state; the same ActionError from a read (an unknown state in the query string) is a bad request.
 _READ_STATUS: tuple[tuple[type[BaseException], int], ...] = (
-    (NotFoundError, 404),
+    (JobNotFoundError, 404),
     (ValueError, 400),
     (RedisError, 503),
 )
 _ACTION_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (Refused, 403),
-    (NotFoundError, 404),
+    (UnknownAction, 404),
+    (JobNotFoundError, 404),
     (ActionError, 409),
     (CorruptJobError, 409),
     (ValueError, 400),
     (RedisError, 503),
 )
-HANDLED: tuple[type[Exception], ...] = (Refused, NotFoundError, CorruptJobError, ValueError, RedisError)
+HANDLED: tuple[type[Exception], ...] = (
+    Refused,
+    UnknownAction,
+    JobNotFoundError,
+    CorruptJobError,
+    ValueError,
+    RedisError,
+)
 _TITLES = {404: "Not found", 400: "Bad request", 503: "Redis is unreachable"}
 # A browser action refused for one of these goes back to its page with the reason; others show a page.
 _BACK_WITH_REASON = (400, 404, 409)

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from redis.asyncio import Redis
 
-from framework.errors import NestqError
+from framework.errors import JobNotFoundError
 from framework.queue import Queue
 from framework.queue.keys import escape_glob
 from framework.queue.serialization import as_text
@@ -21,16 +21,11 @@ __all__ = [
     "AppQueues",
     "CombinedQueues",
     "DiscoveredQueues",
-    "NotFoundError",
     "QueueSource",
     "StaticQueues",
     "discover_queue_names",
     "source_of",
 ]
-
-
-class NotFoundError(NestqError, LookupError):
-    """No such queue, job or scheduler."""
 
 
 @runtime_checkable
@@ -42,7 +37,7 @@ class QueueSource(Protocol):
         ...
 
     async def get(self, name: str) -> Queue:
-        """The queue called `name`; raises NotFoundError for an unknown name."""
+        """The queue called `name`; raises JobNotFoundError for an unknown name."""
         ...
 
     async def close(self) -> None:
@@ -155,7 +150,7 @@ class CombinedQueues:
         for source in self._sources:
             try:
                 return await source.get(name)
-            except NotFoundError:
+            except JobNotFoundError:
                 continue
         raise _unknown_queue(name, await self.names())
 
@@ -177,8 +172,9 @@ def source_of(queues: object) -> QueueSource:
     raise TypeError(f"expected an Application or a list of Queue, got {queues!r}")
 
 
-def _unknown_queue(name: str, known: Sequence[str]) -> NotFoundError:
-    return NotFoundError(f"no queue {name!r} (queues: {', '.join(known) or 'none'})")
+def _unknown_queue(name: str, known: Sequence[str]) -> JobNotFoundError:
+    # One not-found error for the dashboard and the CLI (a 404, a clear message): no queue, so no job.
+    return JobNotFoundError(f"no queue {name!r} (queues: {', '.join(known) or 'none'})")
 
 
 _DISCOVERY_SUFFIXES = (":meta", ":id", ":events", ":workers")  # workers: a queue only consumed so far

@@ -24,6 +24,7 @@ from framework.di.metadata import (
     QueueToken,
 )
 from framework.errors import ConfigurationError
+from framework.queue.worker_events import HOOKS, WorkerEvent
 
 if TYPE_CHECKING:
     from framework.queue import RateLimit
@@ -128,11 +129,12 @@ def _mark_process(fn: F, name: str | None, sandbox: bool = False) -> F:
 class _WorkerHook:
     """A worker-local event hook decorator, usable bare (`@on_completed`) or called (`@on_completed()`)."""
 
-    def __init__(self, event: str, signature: str) -> None:
+    def __init__(self, event: WorkerEvent) -> None:
         self.event = event
         self.__name__ = f"on_{event}"
         self.__doc__ = (
-            f"Call this method on the worker's {event!r} event, with the signature `{signature}`.\n\n"
+            f"Call this method on the worker's {event.value!r} event, with the signature "
+            f"`{HOOKS[event].signature}`.\n\n"
             "Sync or async. A hook that raises is logged; it never changes the job's outcome."
         )
 
@@ -151,7 +153,7 @@ class _WorkerHook:
     def _mark(self, fn: F) -> F:
         if not callable(fn):
             raise ConfigurationError(f"@{self.__name__} decorates a method, got {fn!r}")
-        events: tuple[str, ...] = getattr(fn, WORKER_HOOK_ATTR, ())
+        events: tuple[WorkerEvent, ...] = getattr(fn, WORKER_HOOK_ATTR, ())
         setattr(fn, WORKER_HOOK_ATTR, (*events, self.event))
         return fn
 
@@ -159,13 +161,13 @@ class _WorkerHook:
         return f"<worker hook decorator {self.__name__}>"
 
 
-on_active = _WorkerHook("active", "(self, job)")
-on_progress = _WorkerHook("progress", "(self, job, progress)")
-on_completed = _WorkerHook("completed", "(self, job, result)")
-on_failed = _WorkerHook("failed", "(self, job, error)")
-on_stalled = _WorkerHook("stalled", "(self, job)")
-on_error = _WorkerHook("error", "(self, error)")
-on_drained = _WorkerHook("drained", "(self)")
+on_active = _WorkerHook(WorkerEvent.ACTIVE)
+on_progress = _WorkerHook(WorkerEvent.PROGRESS)
+on_completed = _WorkerHook(WorkerEvent.COMPLETED)
+on_failed = _WorkerHook(WorkerEvent.FAILED)
+on_stalled = _WorkerHook(WorkerEvent.STALLED)
+on_error = _WorkerHook(WorkerEvent.ERROR)
+on_drained = _WorkerHook(WorkerEvent.DRAINED)
 
 
 def queue_events_listener(queue: str) -> Callable[[C], C]:

@@ -19,9 +19,7 @@ from framework.di.interceptors import interceptors_of
 from framework.di.metadata import (
     PROCESS_ATTR,
     QUEUE_EVENT_ATTR,
-    WORKER_HOOK_ARITY,
     WORKER_HOOK_ATTR,
-    WORKER_HOOK_SIGNATURE,
     ProcessMetadata,
     decorated_methods,
     listener_metadata,
@@ -32,6 +30,7 @@ from framework.di.queue_module import QueueSpec, registered_queues
 from framework.di.scanner import Binding, ModuleGraph
 from framework.errors import ConfigurationError
 from framework.queue import Job, Worker
+from framework.queue.worker_events import HOOKS, WorkerEvent
 
 # Worker arguments the application fills itself; a @processor may not set them.
 _RESERVED_WORKER_ARGS = frozenset({"queue_name", "name", "handler", "connection", "prefix", "interceptors"})
@@ -60,7 +59,7 @@ class ProcessorDefinition:
     worker_options: Mapping[str, Any]
     handlers: Mapping[str, HandlerDefinition]
     catch_all: HandlerDefinition | None
-    hooks: tuple[tuple[str, str], ...]  # (event, method name)
+    hooks: tuple[tuple[WorkerEvent, str], ...]  # (event, method name)
     interceptors: tuple[object, ...] = ()  # @use_interceptors on the class, outermost first
 
     @property
@@ -172,13 +171,12 @@ def _processor(binding: Binding, cls: type, queue: str, options: Mapping[str, An
             f"{where} is a @processor({queue!r}) without handlers; decorate a method with "
             "@process('job-name') or @process() for every job name"
         )
-    hooks: list[tuple[str, str]] = []
+    hooks: list[tuple[WorkerEvent, str]] = []
     for method, func, events in _methods(cls, WORKER_HOOK_ATTR):
         for event in events:
-            _check_arity(
-                where, method, func, WORKER_HOOK_ARITY[event], f"@on_{event}", WORKER_HOOK_SIGNATURE[event]
-            )
-            hooks.append((event, method))
+            shape = HOOKS[WorkerEvent(event)]
+            _check_arity(where, method, func, shape.arity, f"@on_{event}", shape.signature)
+            hooks.append((WorkerEvent(event), method))
     return ProcessorDefinition(
         binding=binding,
         cls=cls,

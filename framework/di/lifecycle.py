@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Final, Literal
+from typing import Literal
 
 import structlog
 
@@ -20,8 +20,6 @@ log = structlog.get_logger("nestq.di")
 LifecycleHook = Literal[
     "on_module_init", "on_application_bootstrap", "on_module_destroy", "on_application_shutdown"
 ]
-START_HOOKS: Final[tuple[LifecycleHook, ...]] = ("on_module_init", "on_application_bootstrap")
-STOP_HOOKS: Final[tuple[LifecycleHook, ...]] = ("on_module_destroy", "on_application_shutdown")
 
 
 async def run_start_hook(hook: LifecycleHook, instances: Iterable[object]) -> None:

@@ -8,35 +8,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 PROCESSOR_ATTR: Final = "__nestq_processor__"
 LISTENER_ATTR: Final = "__nestq_listener__"
 PROCESS_ATTR: Final = "__nestq_process__"
 WORKER_HOOK_ATTR: Final = "__nestq_worker_hooks__"
 QUEUE_EVENT_ATTR: Final = "__nestq_queue_events__"
-
-WorkerEvent = Literal["active", "progress", "completed", "failed", "stalled", "error", "drained"]
-
-# How many positional arguments the worker passes to a hook of each event.
-WORKER_HOOK_ARITY: Final[Mapping[str, int]] = {
-    "active": 1,  # (job)
-    "progress": 2,  # (job, progress)
-    "completed": 2,  # (job, result)
-    "failed": 2,  # (job, error)
-    "stalled": 1,  # (job)
-    "error": 1,  # (exc)
-    "drained": 0,  # ()
-}
-WORKER_HOOK_SIGNATURE: Final[Mapping[str, str]] = {
-    "active": "(self, job)",
-    "progress": "(self, job, progress)",
-    "completed": "(self, job, result)",
-    "failed": "(self, job, error)",
-    "stalled": "(self, job)",
-    "error": "(self, error)",
-    "drained": "(self)",
-}
 
 
 @dataclass(frozen=True)

@@ -322,6 +322,7 @@ class Job(Generic[T]):
 
         Raises:
             JobFailedError: the job ended failed.
+            JobNotFoundError: the job is gone (removed, or finished and removed by its retention).
             TimeoutError: still not finished after `timeout` seconds.
         """
         return await self._queue().wait_for_job(self.id, timeout)

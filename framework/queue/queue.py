@@ -633,7 +633,7 @@ class Queue(JobControl):
                     raise JobFailedError(job_id, job.failed_reason)
             if state == JobState.UNKNOWN and not fut.done():
                 # Gone: removed, or finished with remove_on_* and the event already passed.
-                raise LookupError(f"job {job_id} does not exist in queue {self.name!r}")
+                raise JobNotFoundError(f"job {job_id} does not exist in queue {self.name!r}")
             async with asyncio.timeout(None if timeout is None else to_seconds(timeout, field="timeout")):
                 return await fut
         finally:

@@ -86,11 +86,11 @@ from framework.queue.scripts import LuaScript, script
 from framework.queue.serialization import as_text
 from framework.queue.stall_checker import StallChecker
 from framework.queue.thread_runner import ThreadRunner, ThreadSlot
+from framework.queue.worker_events import WorkerEvent, WorkerEventName
 
 log = structlog.get_logger("nestq.worker")
 
 Handler = Callable[[Job[Any]], Any]
-WORKER_EVENTS = ("active", "progress", "completed", "failed", "stalled", "error", "drained")
 _CONNECTION_ERRORS = CONNECTION_ERRORS
 _FETCH_ERRORS: tuple[type[BaseException], ...] = (RedisError, *CONNECTION_ERRORS)  # see _fetch_failed
 CANCELLED_REASON = "cancelled"
@@ -197,7 +197,7 @@ class Worker:
         self._is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
             getattr(handler, "__call__", None)  # noqa: B004 - callable objects with async __call__
         )
-        self._listeners: dict[str, list[Callable[..., Any]]] = {e: [] for e in WORKER_EVENTS}
+        self._listeners: dict[str, list[Callable[..., Any]]] = {e.value: [] for e in WorkerEvent}
         self._queue: Queue | None = None
         self._finish_keys: list[bytes] | None = None  # encoded once: they go out with every report
         self._id_bytes = self.id.encode()
@@ -268,7 +268,7 @@ class Worker:
 
     # -- events ---------------------------------------------------------------------------------------
 
-    def on(self, event: str, callback: Callable[..., Any]) -> None:
+    def on(self, event: WorkerEvent | WorkerEventName, callback: Callable[..., Any]) -> None:
         """Call `callback` on a worker-local event.
 
         Events and arguments: active(job), progress(job, progress), completed(job, result),
@@ -276,10 +276,10 @@ class Worker:
         callback is logged and changes nothing else.
         """
         if event not in self._listeners:
-            raise ValueError(f"unknown worker event {event!r}; events are {', '.join(WORKER_EVENTS)}")
+            raise ValueError(f"unknown worker event {event!r}; events are {', '.join(WorkerEvent)}")
         self._listeners[event].append(callback)
 
-    def _emit(self, event: str, *args: Any) -> None:
+    def _emit(self, event: WorkerEventName, *args: Any) -> None:
         for cb in self._listeners[event]:
             try:
                 res = cb(*args)
@@ -986,7 +986,7 @@ class Worker:
                 self._emit_for(job, "failed", job, f.error)
         return list(jobs)
 
-    def _emit_for(self, job: Job[Any], event: str, *args: Any) -> None:
+    def _emit_for(self, job: Job[Any], event: WorkerEventName, *args: Any) -> None:
         if not self._listeners[event]:
             return  # the common case: binding the log context costs more than the rest of the report
         with structlog.contextvars.bound_contextvars(
