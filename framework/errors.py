@@ -184,3 +184,11 @@ class MissingProviderError(ConfigurationError, LookupError):
 
 class CircularDependencyError(ConfigurationError):
     """Providers (or modules) depend on each other in a loop; the message prints it as `A -> B -> A`."""
+
+
+class PartitionMismatchError(NestqError, ValueError):
+    """A queue is stored as K partitions but was opened with another count (`partitions=`).
+
+    Producers and workers of one queue must all give the same `partitions`: with another count, jobs would
+    be written where no worker looks. The count is kept in the queue's meta by its first user.
+    """

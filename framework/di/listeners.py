@@ -36,7 +36,12 @@ class ListenerReader:
 
     async def start(self) -> None:
         """Pin the stream position (no event after this call is missed), then read in a task."""
-        events = QueueEvents(self.queue, connection=self._registry.redis, prefix=self._registry.prefix)
+        events = QueueEvents(
+            self.queue,
+            connection=self._registry.redis,
+            prefix=self._registry.prefix,
+            partitions=self._registry.partitions(self.queue),
+        )
         await events.start()
         self._events = events
         self._task = asyncio.create_task(self._read(events), name=f"nestq-listener-{self.queue}")

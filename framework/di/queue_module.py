@@ -37,6 +37,7 @@ from framework.errors import ConfigurationError
 from framework.queue import JobOptions, Queue
 from framework.queue.interceptors import check_interceptor
 from framework.queue.options import coerce_options
+from framework.queue.routing import check_partitions
 
 QUEUE_SPECS_ATTR: Final = "__nestq_queue_specs__"
 
@@ -45,11 +46,22 @@ JobOptionsLike = JobOptions | Mapping[str, Any] | None
 
 @dataclass(frozen=True)
 class QueueSpec:
-    """A queue to register, with defaults for its jobs (merged over the root defaults)."""
+    """A queue to register, with defaults for its jobs (merged over the root defaults).
+
+    `partitions=K` stores it as K hash-tagged partitions (see `Queue`); its processors and listeners
+    take the count from here.
+    """
 
     name: str
     default_job_options: JobOptions | None = None
     connection_name: str | None = None  # a `QueueModule.for_root(..., name=...)`; None: the default
+    partitions: int = 1
+
+    def __post_init__(self) -> None:
+        try:
+            check_partitions(self.partitions)
+        except ValueError as exc:
+            raise ConfigurationError(f"QueueSpec({self.name!r}): {exc}") from None
 
     @classmethod
     def of(cls, value: str | QueueSpec | Mapping[str, Any]) -> QueueSpec:
@@ -59,17 +71,19 @@ class QueueSpec:
         if isinstance(value, str):
             return cls(_check_name(value))
         if isinstance(value, Mapping):
-            unknown = set(value) - {"name", "default_job_options", "connection_name"}
+            unknown = set(value) - {"name", "default_job_options", "connection_name", "partitions"}
             if unknown or "name" not in value:
                 raise ConfigurationError(
                     f"QueueModule.register_queue got {dict(value)!r}; a queue is given as a name, "
                     "a QueueSpec, "
-                    "or a dict with 'name' and optionally 'default_job_options' and 'connection_name'"
+                    "or a dict with 'name' and optionally 'default_job_options', 'connection_name' and "
+                    "'partitions'"
                 )
             return cls(
                 _check_name(value["name"]),
                 _options(value.get("default_job_options"), value["name"]),
                 check_connection_name(value.get("connection_name"), f"queue {value['name']!r}"),
+                value.get("partitions", 1),
             )
         raise ConfigurationError(f"QueueModule.register_queue takes queue names or QueueSpec, got {value!r}")
 
@@ -106,8 +120,8 @@ class QueueRegistry:
         known = self._specs.get(spec.name)
         if known is not None and known != spec:
             raise ConfigurationError(
-                f"queue {spec.name!r} is registered twice with different default_job_options "
-                f"({known.default_job_options!r} and {spec.default_job_options!r}); register it with one set"
+                f"queue {spec.name!r} is registered twice with different default_job_options or partitions "
+                f"({known!r} and {spec!r}); register it with one set"
             )
         self._specs[spec.name] = spec
         return self.queue(spec.name)
@@ -127,6 +141,7 @@ class QueueRegistry:
                 connection=self.redis,
                 prefix=self.config.prefix,
                 default_job_options=self.job_options(name),
+                partitions=self.partitions(name),
             )
             self._queues[name] = queue
         return queue
@@ -134,6 +149,11 @@ class QueueRegistry:
     @property
     def names(self) -> list[str]:
         return list(self._specs)
+
+    def partitions(self, name: str) -> int:
+        """The partition count `name` was registered with (1 when not registered)."""
+        spec = self._specs.get(name)
+        return spec.partitions if spec else 1
 
     def job_options(self, name: str) -> JobOptions | None:
         """Default job options of `name`: its own over the root's."""

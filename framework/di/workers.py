@@ -47,6 +47,7 @@ def create_worker(
         connection=registry.redis,
         prefix=registry.prefix,
         default_job_options=registry.job_options(definition.queue),
+        partitions=registry.partitions(definition.queue),
         **options,
     )
     dispatcher.bind(worker)

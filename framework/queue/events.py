@@ -62,12 +62,21 @@ class QueueEvents:
         queue_name: the queue to listen to.
         connection, prefix: as for `Queue`.
         last_id: "$" (default) for events from now on, "0" for everything still in the stream, or an event id.
+        partitions: the queue's partition count (`Queue(name, partitions=K)`): events of every partition,
+            each partition's in order (see `framework.queue.partitioned_events`).
 
     Example:
         async with QueueEvents("reports") as events:
             async for ev in events:
                 if ev.event == "completed": ...
     """
+
+    def __new__(cls, queue_name: str, *args: Any, partitions: int = 1, **kwargs: Any) -> QueueEvents:
+        if partitions != 1 and cls is QueueEvents:
+            from framework.queue.partitioned_events import PartitionedQueueEvents
+
+            return super().__new__(PartitionedQueueEvents)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -77,10 +86,12 @@ class QueueEvents:
         prefix: str | None = None,
         last_id: str = "$",
         block: float = 5.0,
+        partitions: int = 1,
     ) -> None:
         from framework.queue.queue import _default_prefix
 
         self.queue_name = queue_name
+        self.partitions = partitions
         self.keys = QueueKeys(prefix or _default_prefix(), queue_name)
         self.last_id = last_id
         self._block_ms = int(block * 1000)

@@ -86,6 +86,24 @@ class IdleFetch:
             self._client_id = None
             self._waiting = False
 
+    async def wait(self, marker: bytes, timeout: float) -> bool:
+        """Wait up to `timeout` s for the marker alone (no script behind it). True when it was there: a
+        partitioned worker waits on every partition at once and then asks the woken ones first."""
+        block = f"{max(timeout, 0.001):.3f}"
+        commands: list[tuple[Any, ...]] = [("CLIENT", "ID"), ("BZPOPMIN", marker, block)]
+        self._waiting = True
+        try:
+            async with asyncio.timeout(timeout + self._margin):
+                conn = await self._send(commands)
+                popped = await conn.read_response()
+                return popped is not None
+        except BaseException:
+            await self.close()
+            raise
+        finally:
+            self._client_id = None
+            self._waiting = False
+
     async def _send(self, commands: list[tuple[Any, ...]]) -> Connection:
         """Send the pipeline and read the CLIENT ID reply. The held connection may have died while idle
         (a restarted server): then nothing reached a server, and the pipeline goes once more on a new one."""

@@ -30,6 +30,7 @@ from framework.queue.options import (
     keep_for,
 )
 from framework.queue.producer import AddBatcher, Entry, add_bulk_entries
+from framework.queue.routing import check_partitions
 from framework.queue.scripts import LuaScript, execute, script
 from framework.queue.serialization import as_text
 from framework.queue.waiter import JobWaiter
@@ -80,7 +81,19 @@ class Queue(JobControl):
             None for `NESTQ_REDIS_URL`, else the embedded server.
         prefix: key prefix (default `NESTQ_PREFIX`, else "nestq"). Keys are `{prefix:name}:...`.
         default_job_options: options applied to every job added here (`JobOptions` or a dict).
+        partitions: store the queue as this many hash-tagged partitions (`{prefix:name#0}` ...), so one hot
+            queue spreads over the shards of a Redis Cluster (see `framework.queue.partitioned`). Every
+            producer, worker and listener of the queue must give the same count.
     """
+
+    _partitioned = False  # True on PartitionedQueue
+
+    def __new__(cls, name: str, *args: Any, partitions: int = 1, **kwargs: Any) -> Queue:
+        if partitions != 1 and cls is Queue:
+            from framework.queue.partitioned import PartitionedQueue
+
+            return super().__new__(PartitionedQueue)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -90,9 +103,14 @@ class Queue(JobControl):
         prefix: str | None = None,
         default_job_options: JobOptions | dict[str, Any] | None = None,
         max_events: int = DEFAULT_MAX_EVENTS,
+        partitions: int = 1,
     ) -> None:
         check_queue_name(name)
+        if partitions != 1 and not self._partitioned:
+            check_partitions(partitions)
+            raise ValueError(f"partitions= is taken by Queue itself, not by {type(self).__name__}")
         self.name = name
+        self.partitions = partitions
         self.prefix = prefix or _default_prefix()
         self.keys = QueueKeys(self.prefix, name)
         self.base = self.keys.base + ":"

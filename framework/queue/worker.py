@@ -79,7 +79,10 @@ from framework.queue.options import (
     keep_for,
 )
 from framework.queue.outcome import Outcome
+from framework.queue.partition_fetch import PartitionFetch
+from framework.queue.partitioned import PartitionedQueue
 from framework.queue.queue import Queue, check_queue_name, hash_to_dict, now_ms
+from framework.queue.routing import check_layout, check_partitions
 from framework.queue.sandbox import SandboxedHandler, SandboxPool
 from framework.queue.scheduler import SCHEDULER_JOB_PREFIX, schedule_next
 from framework.queue.scripts import LuaScript, script
@@ -133,6 +136,9 @@ class Worker:
         group_concurrency: at most this many jobs of one group (`add(..., group_id=)`) active at once,
             across every worker (give every worker of the queue the same value).
         group_rate_limit: `RateLimit(max=, duration=)` per group, across every worker.
+        partitions: the queue's partition count (`Queue(name, partitions=K)`): the worker takes from every
+            partition in turn (framework/queue/partition_fetch.py). A count other than the queue's is
+            refused at start (`PartitionMismatchError`).
     """
 
     def __init__(
@@ -158,8 +164,15 @@ class Worker:
         max_jobs_per_child: int | None = None,
         group_concurrency: int | None = None,
         group_rate_limit: RateLimit | None = None,
+        partitions: int = 1,
     ) -> None:
         check_queue_name(name)
+        self.partitions = check_partitions(partitions)
+        if partitions > 1 and (limiter is not None or group_concurrency or group_rate_limit):
+            raise ValueError(
+                "limiter=, group_concurrency= and group_rate_limit= are not supported on a partitioned queue "
+                "(each partition would apply them on its own); use a plain queue for rate-limited jobs"
+            )
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if max_stalled_count < 0:
@@ -204,6 +217,7 @@ class Worker:
         self._client: Redis | None = None
         self._bclient: Redis | None = None
         self._idle_fetch: IdleFetch | None = None
+        self._pfetch: PartitionFetch | None = None  # a partitioned queue's fetcher (partition_fetch.py)
         self._marker = b""
         self._clock_offset = 0  # ms, this process's clock minus the server's (idle_fetch.py)
         self._clock_warned = False
@@ -320,8 +334,14 @@ class Worker:
                 prefix=self._prefix,
                 default_job_options=self._default_job_options,
                 max_events=self._max_events,
+                partitions=self.partitions,
             )
             self._queue._progress_listener = self._on_progress
+            if isinstance(self._queue, PartitionedQueue):
+                for part in self._queue.parts:
+                    part._progress_listener = self._on_progress
+                parts = self._queue.parts
+                self._pfetch = PartitionFetch(parts, self._bclient, self._client, margin=_BLOCK_MARGIN)
             self._marker = self._queue.keys.marker.encode()
             self._check_pool()
 
@@ -387,32 +407,33 @@ class Worker:
         self._outage.on_recovered(locks.renew_soon)
         # Back after an outage, perhaps on another server (a failover): its clock may differ.
         self._outage.on_recovered(lambda: self._track(self._measure_clock()))
-        stalls = StallChecker(
-            self._client_or_raise(),
-            self.queue,
-            interval=self.stalled_interval,
-            max_stalled_count=self.max_stalled_count,
-            max_events=self._max_events,
-            on_stalled=self._on_stalled,
-            on_failed=self._on_stall_failed,
-            on_error=self._emit_error,
-            connection_lost=self._connection_lost,
-        )
         self._loops = [
             asyncio.create_task(self._finish_loop(), name=f"nestq-finisher-{self.name}"),
             asyncio.create_task(locks.run(), name=f"nestq-locks-{self.name}"),
-            asyncio.create_task(stalls.run(), name=f"nestq-stalls-{self.name}"),
-            asyncio.create_task(
-                CancelListener(
-                    self._bclient_or_raise(),
-                    self.queue.keys.cancelled,
-                    self._request_cancel,
-                    self._outage,
-                    on_subscribed=locks.renew_soon,
-                ).run(),
-                name=f"nestq-cancel-{self.name}",
-            ),
         ]
+        for queue in self._partitions():
+            stalls = StallChecker(
+                self._client_or_raise(),
+                queue,
+                interval=self.stalled_interval,
+                max_stalled_count=self.max_stalled_count,
+                max_events=self._max_events,
+                on_stalled=self._on_stalled,
+                on_failed=self._on_stall_failed,
+                on_error=self._emit_error,
+                connection_lost=self._connection_lost,
+            )
+            cancels = CancelListener(
+                self._bclient_or_raise(),
+                queue.keys.cancelled,
+                self._request_cancel,
+                self._outage,
+                on_subscribed=locks.renew_soon,
+            )
+            self._loops += [
+                asyncio.create_task(stalls.run(), name=f"nestq-stalls-{queue.name}"),
+                asyncio.create_task(cancels.run(), name=f"nestq-cancel-{queue.name}"),
+            ]
         self._heartbeat = Heartbeat(
             self.queue,
             self.id,
@@ -468,7 +489,8 @@ class Worker:
         await self._stopped.wait()
 
     async def _interrupt_block(self) -> None:
-        if not await self._idle_fetch_or_raise().interrupt() and self._fetcher is not None and self._blocking:
+        fetch = self._pfetch or self._idle_fetch_or_raise()
+        if not await fetch.interrupt() and self._fetcher is not None and self._blocking:
             self._fetcher.cancel()  # CLIENT UNBLOCK refused: drop the connection instead
 
     def _track(self, awaitable: Awaitable[Any]) -> None:
@@ -521,6 +543,8 @@ class Worker:
             await self._queue.close()
         if self._idle_fetch is not None:
             await self._idle_fetch.close()
+        if self._pfetch is not None:
+            await self._pfetch.close()
         if self._bclient is not None:
             await self._bclient.aclose()
         if self._client is not None and self._owns_client:
@@ -529,9 +553,16 @@ class Worker:
         self._stopped.set()
 
     async def _release(self, jobs: list[Job[Any]]) -> None:
-        k = self.queue.keys
+        if self._pfetch is not None:
+            for part_jobs in _by_partition(jobs, self.queue):
+                await self._release_from(part_jobs[0].queue or self.queue, part_jobs)
+        else:
+            await self._release_from(self.queue, jobs)
+
+    async def _release_from(self, queue: Queue, jobs: list[Job[Any]]) -> None:
+        k = queue.keys
         keep_count, keep_age = keep_for(None, DEFAULT_KEEP_FAILED)
-        args: list[Any] = [self.queue.base, self._max_events, now_ms(), keep_count, keep_age]
+        args: list[Any] = [queue.base, self._max_events, now_ms(), keep_count, keep_age]
         for job in jobs:
             args += [job.id, job.token or ""]
         try:
@@ -571,10 +602,15 @@ class Worker:
     def _free_slots(self) -> int:
         return self.concurrency - self._running - self._reserved - len(self._orphans)
 
-    def _fetch_args(self, want: int, now: int | str) -> list[Any]:
+    def _partitions(self) -> list[Queue]:
+        """The queues this worker takes from: the queue itself, or its partitions."""
+        queue = self.queue
+        return queue.parts if isinstance(queue, PartitionedQueue) else [queue]
+
+    def _fetch_args(self, want: int, now: int | str, queue: Queue | None = None) -> list[Any]:
         lim_max = self.limiter.max if self.limiter else 0
         lim_ms = int(self.limiter.duration * 1000) if self.limiter else 0
-        base, offset = self.queue.base, self._clock_offset
+        base, offset = (queue or self.queue).base, self._clock_offset
         return [base, self.id, self.lock_ms, now, want, self._max_events, lim_max, lim_ms, offset,
                 *self._group_args]  # fmt: skip
 
@@ -582,6 +618,7 @@ class Worker:
         keys = [key.encode() for key in self.queue.keys.fetch_keys()]
         lua = script("moveToActive")
         await self._measure_clock()
+        await self._check_layout()
         self._fetch_event.set()
         # A reply taken while blocked (see _block): handled like a fetch's, without waiting for the event.
         taken: Any | None = None
@@ -596,7 +633,10 @@ class Worker:
                     continue
                 self._reserved += want
                 try:
-                    taken = await lua(self._client_or_raise(), keys, self._fetch_args(want, now_ms()))
+                    if self._pfetch is None:
+                        taken = await lua(self._client_or_raise(), keys, self._fetch_args(want, now_ms()))
+                    else:
+                        taken = await self._pfetch.take(self._client_or_raise(), want, self._partition_args)
                     self._connection_ok()
                 except _FETCH_ERRORS as exc:
                     await self._fetch_failed(exc)
@@ -611,6 +651,9 @@ class Worker:
             self._start_jobs(jobs)
             if len(jobs) >= want:
                 # Every slot is busy; the finisher refills them as jobs complete.
+                continue
+            if self._pfetch is not None and self._pfetch.more:
+                self._fetch_event.set()  # a partition had more than its share: ask again for the free slots
                 continue
             if limited > 0:
                 await self._sleep(limited / 1000)
@@ -635,6 +678,18 @@ class Worker:
             taken = await self._block(next_due, want, lua, keys)
             if taken is None:
                 self._fetch_event.set()
+
+    def _partition_args(self, queue: Queue, want: int) -> list[Any]:
+        return self._fetch_args(want, now_ms(), queue)
+
+    async def _check_layout(self) -> None:
+        """Refuse a queue stored with another partition count (`PartitionMismatchError`), once, at start."""
+        while not self._closing:
+            try:
+                await check_layout(self._client_or_raise(), self.queue.prefix, self.name, self.partitions)
+                return
+            except _FETCH_ERRORS as exc:
+                await self._fetch_failed(exc)
 
     async def _fetch_failed(self, exc: BaseException) -> None:
         """A fetch failed: wait out a Redis outage, or log a server error and pause a second. An error that
@@ -681,9 +736,12 @@ class Worker:
             wake = asyncio.get_running_loop().call_later(timeout + 0.001, self._wake_at_due_time)
         taken = None
         try:
-            taken = await self._idle_fetch_or_raise().wait_then_run(
-                self._marker, timeout, lua, keys, self._fetch_args(want, "")
-            )
+            if self._pfetch is not None:
+                await self._pfetch.wait(timeout)  # then the caller fetches, woken partitions first
+            else:
+                taken = await self._idle_fetch_or_raise().wait_then_run(
+                    self._marker, timeout, lua, keys, self._fetch_args(want, "")
+                )
             self._connection_ok()
         except asyncio.CancelledError:
             if not self._closing:
@@ -704,7 +762,7 @@ class Worker:
         return taken
 
     def _taken_job(self, entry: list[Any]) -> Job[Any]:
-        job: Job[Any] = Job(self._queue, as_text(entry[0]), "?", None)
+        job: Job[Any] = Job(entry[3] if len(entry) > 3 else self._queue, as_text(entry[0]), "?", None)
         job.token = as_text(entry[1])
         return job
 
@@ -713,7 +771,8 @@ class Worker:
 
     async def _add_marker(self) -> None:
         with contextlib.suppress(Exception):  # best effort: the server's own timeout follows anyway
-            await self._client_or_raise().zadd(self.queue.keys.marker, {"0": 0})
+            for queue in self._partitions():
+                await self._client_or_raise().zadd(queue.keys.marker, {"0": 0})
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when the worker is closed."""
@@ -728,18 +787,20 @@ class Worker:
             job_id = as_text(entry[0])
             token = as_text(entry[1])
             self._running += 1
-            self._tasks[job_id] = asyncio.create_task(self._process(job_id, token, entry[2]))
+            queue = entry[3] if len(entry) > 3 else None  # a partition's job (partition_fetch.py)
+            self._tasks[job_id] = asyncio.create_task(self._process(job_id, token, entry[2], queue))
 
     # -- running a job --------------------------------------------------------------------------------
 
-    async def _process(self, job_id: str, token: str, flat: list[Any]) -> None:
+    async def _process(self, job_id: str, token: str, flat: list[Any], queue: Queue | None = None) -> None:
         finished: Outcome | None = None
         job: Job[Any]
+        queue = queue or self._queue
         try:
             try:
-                job = Job.from_hash(self._queue, job_id, hash_to_dict(flat))
+                job = Job.from_hash(queue, job_id, hash_to_dict(flat))
             except CorruptJobError as exc:
-                job = Job(self._queue, job_id, "?", None)
+                job = Job(queue, job_id, "?", None)
                 job.token = token
                 self._active[job_id] = job
                 log.error("corrupt job failed", queue=self.name, job_id=job_id, error=str(exc))
@@ -753,7 +814,7 @@ class Worker:
             self._emit("active", job)
             # Job schedulers: taking a scheduler's run queues its next run (framework/queue/scheduler.py).
             if job_id.startswith(SCHEDULER_JOB_PREFIX):
-                await schedule_next(self.queue, job)
+                await schedule_next(queue or self.queue, job)
             finished = await self._execute(job)
             if job_id in self._cancel_requested or job_id in self._lost:
                 # The handler swallowed the CancelledError and returned: its outcome no longer counts.
@@ -783,7 +844,7 @@ class Worker:
             self._cancel_requested.discard(job_id)
             self._lost.discard(job_id)
             self._running -= 1
-            if finished is None and not self._closing:
+            if (finished is None or self._pfetch is not None) and not self._closing:
                 self._fetch_event.set()  # a slot freed without a report to refill it
             if finished is not None:
                 self._finished.append(finished)
@@ -827,7 +888,7 @@ class Worker:
     async def _move_back(self, job: Job[Any], exc: DelayedError | RateLimitError) -> None:
         """The job goes back to delayed / waiting without using an attempt (control.py); no report."""
         try:
-            await move_back(self.queue, job, exc)
+            await move_back(job.queue or self.queue, job, exc)
         except Exception:
             log.exception("could not move the job back; the stall check will recover it", job_id=job.id)
         self._active.pop(job.id, None)
@@ -879,7 +940,7 @@ class Worker:
                     self._finished_event.set()  # the rest goes in the next report
                 # Each report refills the slots its own jobs freed, so both reports bring work back. (A slot
                 # freed without a report wakes the fetcher instead: see _process.)
-                want = 0 if self._closing else max(min(self._free_slots(), len(batch)), 0)
+                want = 0 if self._closing or self._pfetch else max(min(self._free_slots(), len(batch)), 0)
                 self._reserved += want
                 self._flushing += len(batch)
                 report = asyncio.create_task(self._report(batch, want))
@@ -930,12 +991,10 @@ class Worker:
             self._fetch_event.set()
         self._idle_event.set()
 
-    async def _flush(self, batch: list[Outcome], want: int) -> list[Any]:
-        q = self.queue
-        k = q.keys
+    async def _finish(self, q: Queue, batch: list[Outcome], want: int, now: int) -> tuple[Any, Any]:
+        """One moveToFinished call: report `batch` (jobs of `q`) and take up to `want` jobs of `q`."""
         lim_max = self.limiter.max if self.limiter else 0
         lim_ms = int(self.limiter.duration * 1000) if self.limiter else 0
-        now = now_ms()
         args: list[Any] = [
             q._base_bytes,
             self._id_bytes,
@@ -951,11 +1010,30 @@ class Worker:
             args += [f.job.id, f.job.token or "", f.kind, f.value, f.stack, f.keep[0], f.keep[1], f.delay_ms]
         args.append(self._metrics_window)
         args += self._group_args
-        if self._finish_keys is None:
-            self._finish_keys = [key.encode() for key in k.finish_keys()]
-        results, jobs, _next_due, _limited = await script("moveToFinished")(
-            self._client_or_raise(), self._finish_keys, args
-        )
+        keys = self._finish_keys if q is self._queue else None
+        if keys is None:
+            keys = [key.encode() for key in q.keys.finish_keys()]
+            if q is self._queue:
+                self._finish_keys = keys
+        client = self._client_or_raise()
+        results, jobs, _next_due, _limited = await script("moveToFinished")(client, keys, args)
+        return results, jobs
+
+    async def _flush(self, batch: list[Outcome], want: int) -> list[Any]:
+        now = now_ms()
+        if self._pfetch is None:
+            results, jobs = await self._finish(self.queue, batch, want, now)
+        else:
+            # A partitioned queue: one report per partition, all at once; the fetcher refills the slots.
+            groups: dict[int, list[Outcome]] = {}
+            for f in batch:
+                groups.setdefault(id(f.job.queue or self.queue), []).append(f)
+            done = await asyncio.gather(
+                *(self._finish(group[0].job.queue or self.queue, group, 0, now) for group in groups.values())
+            )
+            by_outcome = {id(f): res for group, (replies, _) in zip(groups.values(), done, strict=True)
+                          for f, res in zip(group, replies, strict=True)}  # fmt: skip
+            results, jobs = [by_outcome[id(f)] for f in batch], []
         self._connection_ok()
         for f, res in zip(batch, results, strict=True):
             self._active.pop(f.job.id, None)
@@ -1051,6 +1129,14 @@ class Worker:
 
     def _connection_ok(self) -> None:
         self._outage.ok()
+
+
+def _by_partition(jobs: list[Job[Any]], default: Queue) -> list[list[Job[Any]]]:
+    """`jobs` grouped by the queue they belong to (their partition), in order of first appearance."""
+    groups: dict[int, list[Job[Any]]] = {}
+    for job in jobs:
+        groups.setdefault(id(job.queue or default), []).append(job)
+    return list(groups.values())
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
