@@ -25,8 +25,9 @@ from framework.observability.metrics import Metrics, MetricsMeta
 from framework.queue import scheduler
 from framework.queue.durations import Seconds
 from framework.queue.job import Job, JobState
+from framework.queue.keys import escape_glob
 from framework.queue.options import JobOptions, build_options
-from framework.queue.queue import ALL_STATES, Queue, _escape_glob
+from framework.queue.queue import ALL_STATES, Queue
 from framework.queue.routing import (
     PARTITION_SEP,
     check_layout,
@@ -373,7 +374,7 @@ async def _scored_ids(part: Queue, state: str, stop: int, newest_first: bool) ->
 
 
 async def _delete_keys(queue: Queue) -> int:
-    pattern = _escape_glob(queue.keys.base) + ":*"
+    pattern = escape_glob(queue.keys.base) + ":*"
     keys = [key async for key in queue.client.scan_iter(match=pattern, count=1000)]
     return int(await queue.client.unlink(*keys)) if keys else 0
 
