@@ -203,7 +203,8 @@ async def _load(queue: Queue, ids: Sequence[str]) -> list[tuple[Job[Any] | dict[
     await queue._ensure_loaded(lua)
     pipe = queue.client.pipeline(transaction=False)
     for job_id in ids:
-        pipe.execute_command("EVALSHA", lua.sha, 1, queue.keys.job(job_id), SUMMARY_BYTES)
+        key = queue.partition_for(job_id).keys.job(job_id)
+        pipe.execute_command("EVALSHA", lua.sha, 1, key, SUMMARY_BYTES)
     out: list[tuple[Job[Any] | dict[str, Any], Cut]] = []
     for job_id, flat in zip(ids, await pipe.execute(), strict=True):
         if not flat:
@@ -336,7 +337,7 @@ async def _ids_by_name(queue: Queue, state: str, state_total: int, needle: str) 
             break
         pipe = queue.client.pipeline(transaction=False)
         for job_id in chunk:
-            pipe.hget(queue.keys.job(job_id), "name")
+            pipe.hget(queue.partition_for(job_id).keys.job(job_id), "name")
         for job_id, raw in zip(chunk, await pipe.execute(), strict=True):
             if raw is None:
                 continue
@@ -383,7 +384,7 @@ async def find_job(source: QueueSource, job_id: str, queue: str | None = None) -
     found: list[dict[str, Any]] = []
     for name in names:
         q = await source.get(name)
-        raw = await q.client.hget(q.keys.job(job_id), "name")
+        raw = await q.client.hget(q.partition_for(job_id).keys.job(job_id), "name")
         if raw is None:
             continue
         state = await q.get_job_state(job_id)

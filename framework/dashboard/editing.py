@@ -156,7 +156,7 @@ async def search_jobs(
             if (name, job_id) in seen:
                 continue
             try:
-                raw = await q.client.hget(q.keys.job(job_id), "name")
+                raw = await q.client.hget(q.partition_for(job_id).keys.job(job_id), "name")
             except ResponseError:  # not a job hash after all
                 continue
             if raw is None:
@@ -183,7 +183,16 @@ async def search_jobs(
 
 
 async def _ids_with_prefix(queue: Queue, prefix: str, limit: int) -> list[str]:
-    """Ids of the queue's jobs starting with `prefix` (a bounded SCAN of its keys)."""
+    """Ids of the queue's jobs starting with `prefix` (a bounded SCAN of its keys, partition by partition)."""
+    ids: list[str] = []
+    for part in queue.parts:
+        ids += await _part_ids_with_prefix(part, prefix, limit - len(ids))
+        if len(ids) >= limit:
+            break
+    return ids
+
+
+async def _part_ids_with_prefix(queue: Queue, prefix: str, limit: int) -> list[str]:
     base = queue.keys.job("")
     pattern = escape_glob(base + prefix) + "*"
     ids: list[str] = []

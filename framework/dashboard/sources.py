@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from framework.errors import JobNotFoundError
 from framework.queue import Queue
 from framework.queue.keys import escape_glob
+from framework.queue.routing import split_partition_name, stored_partitions
 from framework.queue.serialization import as_text
 
 __all__ = [
@@ -125,7 +126,10 @@ class DiscoveredQueues:
             names = await self._scan()
         if name not in names:
             raise _unknown_queue(name, names)
-        queue = self._queues[name] = Queue(name, connection=self.client, prefix=self.prefix)
+        partitions = await stored_partitions(self.client, self.prefix, name)  # one queue however stored
+        queue = self._queues[name] = Queue(
+            name, connection=self.client, prefix=self.prefix, partitions=partitions
+        )
         return queue
 
     async def close(self) -> None:
@@ -192,4 +196,5 @@ async def discover_queue_names(client: Redis, prefix: str) -> list[str]:
         name, sep, rest = key[len(head) :].partition("}")
         if sep and name and rest in _DISCOVERY_SUFFIXES and "{" not in name:
             names.add(name)
-    return sorted(names)
+    # A partitioned queue's partitions (`name#0`, ...) are shown as the one queue they make up.
+    return sorted(n for n in names if (split := split_partition_name(n)) is None or split[0] not in names)

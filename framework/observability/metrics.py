@@ -166,8 +166,15 @@ def parse_totals(flat: dict[Any, Any]) -> Totals:
 
 
 async def get_totals(queue: Queue) -> Totals:
-    """Counters and histograms of a queue, summed over every worker that ever reported to it."""
-    return parse_totals(await queue.client.hgetall(queue.keys.metrics_totals))
+    """Counters and histograms of a queue, summed over every worker that ever reported to it (and over its
+    partitions: every field is a count or a sum)."""
+    if len(queue.parts) == 1:
+        return parse_totals(await queue.client.hgetall(queue.keys.metrics_totals))
+    summed: dict[str, int] = {}
+    for part in queue.parts:
+        for key, value in (await part.client.hgetall(part.keys.metrics_totals)).items():
+            summed[as_text(key)] = summed.get(as_text(key), 0) + _int(value)
+    return parse_totals(summed)
 
 
 def percentile(hist: Histogram, q: float) -> float | None:

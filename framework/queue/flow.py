@@ -237,6 +237,11 @@ def _keys_and_args(trees: list[_Tree], timestamp: int) -> tuple[list[str], list[
         for node in tree.nodes:
             q = node.queue
             qi = qindex.get((q.prefix, q.name))
+            if qi is None and q.partitions != 1:
+                raise ValueError(
+                    f"queue {q.name!r} is partitioned: a flow cannot add jobs to it (a running job of it "
+                    "may still add children elsewhere with job.add_child)"
+                )
             if qi is None:
                 qi = qindex[(q.prefix, q.name)] = len(qindex) + 1
                 keys.extend(q.keys.flow_keys())
@@ -461,6 +466,7 @@ async def add_child(job: Job[Any], queue: str, name: str, data: Any, opts: dict[
 
 async def get_flow(queue: Queue, job_id: str, *, depth: int = 10, max_children: int = 1000) -> JobNode | None:
     """The tree under one job: its children (pending, completed, failed, ignored), `depth` levels down."""
+    queue = queue.partition_for(job_id)
     job = await queue.get_job(job_id)
     if job is None:
         return None

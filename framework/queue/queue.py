@@ -128,6 +128,17 @@ class Queue(JobControl):
         self._add_keys: list[bytes] = [key.encode() for key in self.keys.add_keys()]
         self._base_bytes = self.base.encode()
 
+    # -- partitions (a plain queue is its own only partition; see framework/queue/partitioned.py) -------
+
+    @property
+    def parts(self) -> list[Queue]:
+        """The queues that store this queue's jobs: `[self]`, or a partitioned queue's partitions."""
+        return [self]
+
+    def partition_for(self, job_id: str) -> Queue:
+        """The queue that stores the job `job_id` (this one, or a partitioned queue's partition)."""
+        return self
+
     # -- connection -------------------------------------------------------------------------------------
 
     @property

@@ -14,11 +14,14 @@ import secrets
 import time
 import zlib
 
+import structlog
 from redis.asyncio import Redis
 
 from framework.errors import PartitionMismatchError
 from framework.queue.keys import QueueKeys
 from framework.queue.scheduler import parse_scheduler_job_id
+
+log = structlog.get_logger("nestq.queue")
 
 MAX_PARTITIONS = 1024
 PARTITION_SEP = "#"
@@ -74,13 +77,29 @@ async def check_layout(client: Redis, prefix: str, name: str, partitions: int) -
     A plain queue (partitions=1) records nothing, so its keys stay as they always were; a plain worker reads
     the field once at start (see `stored_partitions`) to refuse a partitioned queue.
     """
-    meta = QueueKeys(prefix, name).meta
+    keys = QueueKeys(prefix, name)
     async with client.pipeline(transaction=False) as pipe:
         if partitions > 1:
-            pipe.hsetnx(meta, PARTITIONS_FIELD, partitions)
-        pipe.hget(meta, PARTITIONS_FIELD)
-        stored_raw = (await pipe.execute())[-1]
+            pipe.hsetnx(keys.meta, PARTITIONS_FIELD, partitions)
+            pipe.llen(keys.wait)
+            pipe.zcard(keys.prioritized)
+            pipe.zcard(keys.delayed)
+        pipe.hget(keys.meta, PARTITIONS_FIELD)
+        replies = await pipe.execute()
+    stored_raw = replies[-1]
     stored = int(stored_raw) if stored_raw is not None else 1
+    stray = sum(int(n) for n in replies[1:-1])
+    if stray:
+        # A plain Queue (partitions=1) is not checked when it adds (that would cost every plain add): its
+        # jobs land in the unpartitioned keys, where no partitioned worker looks. Say so loudly.
+        log.error(
+            "jobs wait in the unpartitioned keys of a partitioned queue: they were added by a Queue without "
+            f"partitions={partitions} and no worker of this queue will take them; add with "
+            f"partitions={partitions} (a plain Queue({name!r}) lists these with get_jobs and removes them "
+            "with drain)",
+            queue=name,
+            jobs=stray,
+        )
     if stored != partitions:
         raise PartitionMismatchError(
             f"queue {name!r} is stored as {stored} partition(s), but this was given partitions={partitions}; "

@@ -604,8 +604,7 @@ class Worker:
 
     def _partitions(self) -> list[Queue]:
         """The queues this worker takes from: the queue itself, or its partitions."""
-        queue = self.queue
-        return queue.parts if isinstance(queue, PartitionedQueue) else [queue]
+        return self.queue.parts
 
     def _fetch_args(self, want: int, now: int | str, queue: Queue | None = None) -> list[Any]:
         lim_max = self.limiter.max if self.limiter else 0

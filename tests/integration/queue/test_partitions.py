@@ -11,6 +11,7 @@ from framework import Deduplication, PartitionMismatchError
 from framework.queue import Queue, QueueEvents, Worker
 from framework.queue.partitioned import PartitionedQueue
 from framework.queue.routing import job_partition, partition_of
+from framework.testing import capture_logs
 
 from .conftest import wait_for
 
@@ -97,6 +98,17 @@ class TestMismatch:
         with pytest.raises(PartitionMismatchError, match="partitions=3"):
             await make_worker(lambda job: None, name="hot", start=False).run()
         assert await make_queue("hot", partitions=3).count() == 1  # nothing taken, nothing lost
+
+    async def test_jobs_of_a_plain_producer_are_reported(self, make_queue, make_worker) -> None:
+        """A plain Queue is not checked when it adds (that would cost every add); the partitioned worker
+        says at start that its jobs wait where it does not look."""
+        await make_queue("hot", partitions=3).add("n", 1)
+        await make_queue("hot").add("n", "stray")
+        with capture_logs() as logs:
+            await make_worker(lambda job: None, name="hot", start=False, partitions=3).run_until_drained()
+        [entry] = [e for e in logs if "unpartitioned keys" in e["event"]]
+        assert entry["jobs"] == 1 and entry["log_level"] == "error"
+        assert await make_queue("hot").count() == 1
 
 
 class TestOneQueue:
