@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 
 try:
     import hiredis
@@ -30,9 +31,12 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from framework import cluster
 from framework.errors import CommandTimeoutError, RedisAccessError, RedisUnavailableError
 
-Connection = str | Redis | None
+Connection = str | Redis | RedisCluster | None
+# A client nestq may be handed or create for work that is not one queue's (discovery, server info).
+AnyRedis = Redis | RedisCluster
 T = TypeVar("T")
 
 # Seconds a command keeps retrying on a lost connection before its caller gets RedisUnavailableError.
@@ -56,6 +60,8 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     RedisTimeoutError,
     ConnectionError,
     OSError,
+    # A cluster's redirects and failovers (cluster.py follows them; the command did not run).
+    *cluster.CLUSTER_RETRY_ERRORS,
 )
 
 # Set while a command's retry loop runs in this task, so the connect retry nested inside it makes one
@@ -189,30 +195,73 @@ def resolve_url(connection: str | None) -> str:
     return embedded_url()
 
 
-def create_redis(connection: Connection) -> tuple[Redis, bool]:
-    """Return (client, owned). A client passed in is shared and not closed by nestq (owned is False)."""
+def create_redis(connection: Connection, *, key: str | bytes | None = None) -> tuple[Redis, bool]:
+    """Return (client, owned). A client passed in is shared and not closed by nestq (owned is False).
+
+    On a Redis Cluster (a `redis+cluster://` URL or a `RedisCluster`), `key` names the hash slot the client
+    is for (a queue's keys share one): the client returned talks to the master serving that slot and
+    follows it through failovers (`framework.cluster`). It is always owned; the cluster client is not."""
     if isinstance(connection, Redis):
-        return connection, False
-    url = resolve_url(connection)
+        sibling = None if key is None else cluster.sibling_client(connection, key)
+        return (connection, False) if sibling is None else (sibling, True)
+    topology: cluster.ClusterTopology | None = None
+    if isinstance(connection, RedisCluster):
+        topology = cluster.topology_of(connection)
+        url = topology.name
+    else:
+        url = resolve_url(connection)
+        if cluster.is_cluster_url(url):
+            topology = cluster.topology_of(url)
     deadline = command_timeout()
     # A blocking pool: when every connection is busy (many processors in one process share this client), a
     # command waits for one (up to the command deadline) instead of failing with "Too many connections".
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=MAX_CONNECTIONS,
-        timeout=deadline,
-        socket_connect_timeout=CONNECT_TIMEOUT,
-        socket_timeout=None,
-        socket_keepalive=True,
-        socket_keepalive_options=KEEPALIVE_OPTIONS,
-        health_check_interval=30,
-        retry=BoundedRetry(url, command_timeout=deadline),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-    )
-    pool.connection_class = _hiredis_packing(pool.connection_class)
-    client = Redis(connection_pool=pool)
-    client.auto_close_connection_pool = True
+    options: dict[str, Any] = {
+        "max_connections": MAX_CONNECTIONS,
+        "timeout": deadline,
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": None,
+        "socket_keepalive": True,
+        "socket_keepalive_options": KEEPALIVE_OPTIONS,
+        "health_check_interval": 30,
+        "retry": BoundedRetry(url, command_timeout=deadline),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    }
+    if topology is not None:
+        if key is None:
+            raise TypeError("a Redis Cluster client is made per hash slot: pass key= (a queue's key)")
+        client = cluster.slot_client(topology, key, options)
+    else:
+        pool = BlockingConnectionPool.from_url(url, **options)
+        client = Redis(connection_pool=pool)
+        client.auto_close_connection_pool = True
+    client.connection_pool.connection_class = _hiredis_packing(client.connection_pool.connection_class)
     return client, True
+
+
+def create_client(connection: Connection) -> tuple[AnyRedis, bool]:
+    """Return (client, owned) for work that is not one queue's: a `RedisCluster` for a cluster URL (queues
+    made on it get their own slot client), else as `create_redis`."""
+    if isinstance(connection, RedisCluster):
+        return connection, False
+    if not isinstance(connection, Redis):
+        url = resolve_url(connection)
+        if cluster.is_cluster_url(url):
+            return cluster.create_cluster(
+                url,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_keepalive=True,
+                socket_keepalive_options=KEEPALIVE_OPTIONS,
+            ), True
+    return create_redis(connection)
+
+
+def is_cluster(connection: Connection) -> bool:
+    """Whether `connection` (a URL, a client, or None for the settings) is a Redis Cluster."""
+    if isinstance(connection, RedisCluster):
+        return True
+    if isinstance(connection, Redis):
+        return False
+    return cluster.is_cluster_url(resolve_url(connection))
 
 
 _FAST_CLASSES: dict[type[Any], type[Any]] = {}

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DashboardSettings", "Settings", "get_settings", "normalize_log_level", "redact_url"]
 
-REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # `scheme://user:password@` anywhere in a text. The password runs to the last `@` before whitespace,
@@ -112,8 +112,9 @@ class Settings(BaseSettings):
     `redacted_redis_url` gives the printable form. ``model_dump()`` (Python mode) keeps the real value.
 
     Attributes:
-        redis_url: ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL; password and TLS options go in
-            the URL. None (the default) runs the embedded server.
+        redis_url: ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL, or a Redis Cluster:
+            ``redis+cluster://host:port[,host:port...]`` (``rediss+cluster://`` for TLS; any node is a seed);
+            password and TLS options go in the URL. None (the default) runs the embedded server.
         prefix: first part of every key nestq writes.
         log_format: ``console`` (human, for development) or ``json`` (one object per line).
         log_level: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` or ``CRITICAL``.
@@ -159,8 +160,13 @@ class Settings(BaseSettings):
         scheme = value.partition("://")[0].lower()
         if scheme not in REDIS_URL_SCHEMES:
             raise ValueError(
-                f"NESTQ_REDIS_URL must start with redis://, rediss:// or unix://, got {redact_url(value)!r}"
+                "NESTQ_REDIS_URL must start with redis://, rediss://, unix://, redis+cluster:// or "
+                f"rediss+cluster://, got {redact_url(value)!r}"
             )
+        if scheme.endswith("+cluster"):
+            from framework.cluster import parse_cluster_url
+
+            parse_cluster_url(value)  # a clear error now rather than at the first command
         return value
 
     @field_validator("prefix")

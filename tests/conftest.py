@@ -1,7 +1,8 @@
 """Shared fixtures: a real Redis-protocol server and one key prefix per test.
 
 The server is `NESTQ_REDIS_URL` when set (CI runs the integration suite against the machine's Redis 7
-that way), else an embedded Valkey started once per test session in a temporary folder.
+and a local Redis Cluster that way), else an embedded Valkey started once per test session in a temporary
+folder. On a cluster (`redis+cluster://`), tests marked `single_node` are skipped.
 """
 
 from __future__ import annotations
@@ -16,7 +17,25 @@ import pytest
 import redis.asyncio as aioredis
 import structlog
 
+from tests.support.local_cluster import LocalCluster, available
 from tests.support.own_server import OwnServer
+
+
+def _on_cluster() -> bool:
+    from framework.cluster import is_cluster_url
+
+    return is_cluster_url(os.environ.get("NESTQ_REDIS_URL"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `single_node(reason)` are skipped when the suite runs on a Redis Cluster."""
+    if not _on_cluster():
+        return
+    for item in items:
+        marker = item.get_closest_marker("single_node")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "needs one server")
+            item.add_marker(pytest.mark.skip(reason=f"single node only: {reason}"))
 
 
 @pytest.fixture(autouse=True)
@@ -62,15 +81,42 @@ def prefix() -> str:
     return f"t{uuid.uuid4().hex[:12]}"
 
 
+def raw_client(url: str) -> aioredis.Redis:
+    """A plain redis-py client for `url` (a `RedisCluster` for a cluster URL), for assertions on keys."""
+    from framework.cluster import create_cluster, is_cluster_url
+
+    if is_cluster_url(url):
+        return create_cluster(url)  # type: ignore[return-value]  # the same commands, routed by key
+    return aioredis.Redis.from_url(url)
+
+
 @pytest.fixture
 async def redis(redis_url: str, prefix: str) -> AsyncIterator[aioredis.Redis]:
     """A raw client for assertions on keys; deletes this test's keys at teardown."""
-    client = aioredis.Redis.from_url(redis_url)
+    client = raw_client(redis_url)
     yield client
     keys = [k async for k in client.scan_iter(match=f"{{{prefix}:*", count=1000)]
     if keys:
         await client.delete(*keys)
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis Cluster URL: `NESTQ_REDIS_URL` when it is one, else 3 masters + 3 replicas of this session's
+    own on ports 7310-7315 (skipped when `redis-server` / `redis-cli` are not installed)."""
+    url = os.environ.get("NESTQ_REDIS_URL")
+    if _on_cluster() and url:
+        yield url
+        return
+    if not available():
+        pytest.skip("redis-server and redis-cli are needed to start a Redis Cluster")
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), 7310)
+    try:
+        cluster.start()
+        yield cluster.url
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from redis.asyncio import Redis
-
+from framework.cluster import each_primary
+from framework.connection import AnyRedis
 from framework.errors import JobNotFoundError
 from framework.queue import Queue
 from framework.queue.keys import escape_glob
@@ -99,7 +99,7 @@ class DiscoveredQueues:
     every `ttl` seconds, and at once when an unknown name is asked for.
     """
 
-    def __init__(self, client: Redis, prefix: str, *, ttl: float = 5.0) -> None:
+    def __init__(self, client: AnyRedis, prefix: str, *, ttl: float = 5.0) -> None:
         self.client = client
         self.prefix = prefix
         self.ttl = ttl
@@ -184,17 +184,20 @@ def _unknown_queue(name: str, known: Sequence[str]) -> JobNotFoundError:
 _DISCOVERY_SUFFIXES = (":meta", ":id", ":events", ":workers")  # workers: a queue only consumed so far
 
 
-async def discover_queue_names(client: Redis, prefix: str) -> list[str]:
-    """Names of the queues that have keys on the server under `prefix` (one SCAN of the key space)."""
+async def discover_queue_names(client: AnyRedis, prefix: str) -> list[str]:
+    """Names of the queues that have keys on the server under `prefix` (one SCAN of the key space; on a
+    Redis Cluster, one SCAN of each master)."""
     head = "{" + prefix + ":"
     pattern = escape_glob(head) + "*}:[miew]*"
     names: set[str] = set()
-    async for raw in client.scan_iter(match=pattern, count=1000):
-        key = as_text(raw)
-        if not key.startswith(head) or not key.endswith(_DISCOVERY_SUFFIXES):
-            continue
-        name, sep, rest = key[len(head) :].partition("}")
-        if sep and name and rest in _DISCOVERY_SUFFIXES and "{" not in name:
-            names.add(name)
+    async with each_primary(client) as nodes:
+        for node in nodes:
+            async for raw in node.scan_iter(match=pattern, count=1000):
+                key = as_text(raw)
+                if not key.startswith(head) or not key.endswith(_DISCOVERY_SUFFIXES):
+                    continue
+                name, sep, rest = key[len(head) :].partition("}")
+                if sep and name and rest in _DISCOVERY_SUFFIXES and "{" not in name:
+                    names.add(name)
     # A partitioned queue's partitions (`name#0`, ...) are shown as the one queue they make up.
     return sorted(n for n in names if (split := split_partition_name(n)) is None or split[0] not in names)

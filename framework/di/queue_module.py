@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
-from framework.connection import create_redis
+from framework.connection import AnyRedis, create_client
 from framework.di.builder import MODULE_HINT_ATTR
 from framework.di.connections import (
     CONNECTION_NAME_ATTR,
@@ -92,7 +93,7 @@ class QueueSpec:
 class QueueConfig:
     """What `QueueModule.for_root(...)` was given: shared by every queue, worker and listener."""
 
-    connection: str | Redis | None = None
+    connection: str | Redis | RedisCluster | None = None
     prefix: str | None = None
     default_job_options: JobOptions | None = None
 
@@ -105,7 +106,7 @@ class QueueRegistry:
         "QueueModule.for_root(...) in the root module's imports."
     )
 
-    def __init__(self, config: QueueConfig, redis: Redis) -> None:
+    def __init__(self, config: QueueConfig, redis: AnyRedis) -> None:
         self.config = config
         self.redis = redis
         self._specs: dict[str, QueueSpec] = {}
@@ -175,9 +176,10 @@ def merge_job_options(base: JobOptions | None, override: JobOptions | None) -> J
     return JobOptions.model_validate(merged)
 
 
-async def redis_resource(config: QueueConfig) -> AsyncIterator[Redis]:
-    """The application's Redis client; closed at shutdown unless the user passed their own."""
-    client, owned = create_redis(config.connection)
+async def redis_resource(config: QueueConfig) -> AsyncIterator[AnyRedis]:
+    """The application's Redis client (a `RedisCluster` on a cluster); closed at shutdown unless the user
+    passed their own."""
+    client, owned = create_client(config.connection)
     try:
         yield client
     finally:
@@ -185,7 +187,7 @@ async def redis_resource(config: QueueConfig) -> AsyncIterator[Redis]:
             await client.aclose()
 
 
-async def registry_resource(config: QueueConfig, redis: Redis) -> AsyncIterator[QueueRegistry]:
+async def registry_resource(config: QueueConfig, redis: AnyRedis) -> AsyncIterator[QueueRegistry]:
     """The queue registry; closes its queues at shutdown."""
     registry = QueueRegistry(config, redis)
     try:
@@ -203,7 +205,7 @@ class QueueModule(Module):
 
     @staticmethod
     def for_root(
-        connection: str | Redis | None = None,
+        connection: str | Redis | RedisCluster | None = None,
         *,
         prefix: str | None = None,
         default_job_options: JobOptionsLike = None,
@@ -213,8 +215,9 @@ class QueueModule(Module):
         """The global queue module: import it once, in the root module.
 
         Args:
-            connection: a `redis://` URL, a `redis.asyncio.Redis` client (shared, not closed), or None
-                for `NESTQ_REDIS_URL`, else the embedded server.
+            connection: a `redis://` or `redis+cluster://` URL, a `redis.asyncio.Redis` or
+                `redis.asyncio.cluster.RedisCluster` client (shared, not closed), or None for
+                `NESTQ_REDIS_URL`, else the embedded server.
             prefix: key prefix of every queue (default `NESTQ_PREFIX`).
             default_job_options: defaults for every job of every queue (`JobOptions` or a dict).
             interceptors: run around every job of every processor, outside the processors' own
@@ -384,9 +387,10 @@ def _factory_hint(where: str) -> str:
 
 
 def _check_connection(connection: object, where: str) -> None:
-    if connection is not None and not isinstance(connection, str | Redis):
+    if connection is not None and not isinstance(connection, str | Redis | RedisCluster):
         raise ConfigurationError(
-            f"{where}(connection=...) takes a redis:// URL, a redis.asyncio.Redis or None, got {connection!r}"
+            f"{where}(connection=...) takes a redis:// or redis+cluster:// URL, a redis.asyncio.Redis, a "
+            f"redis.asyncio.cluster.RedisCluster or None, got {connection!r}"
         )
 
 

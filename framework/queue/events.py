@@ -105,7 +105,7 @@ class QueueEvents:
     def _get_client(self) -> Redis:
         if self._client is None:
             # Blocking reads get a client of their own so they never hold a shared pool's connection.
-            base, owned = create_redis(self._connection)
+            base, owned = create_redis(self._connection, key=self.keys.base)
             self._client = base if owned else clone_redis(base)
             self._owns = True
         return self._client

@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
-from framework.connection import Connection, create_redis
+from framework.cluster import is_slot_client
+from framework.connection import AnyRedis, Connection, create_client
 from framework.errors import JobNotFoundError
 from framework.observability import tracing
 from framework.queue import serialization
@@ -188,7 +188,7 @@ class _QueueSource:
 
     def __init__(
         self,
-        client: Redis | None,
+        client: AnyRedis | None,
         connection: Connection,
         prefix: str | None,
         lender: Callable[[str], Queue | None] | None = None,
@@ -273,18 +273,19 @@ def _queue_of(key: str) -> str:
     return m.group(1) if m else key
 
 
-async def _write(client: Redis, trees: list[_Tree], source: _QueueSource) -> list[JobNode]:
+async def _write(client: AnyRedis, trees: list[_Tree], source: _QueueSource) -> list[JobNode]:
     """Write every tree in ONE addFlow call: all of them or none, and no other command in between."""
     if tracing.is_active():  # OpenTelemetry: a span per node, context in its job (observability/tracing.py)
         return await tracing.traced_flow(trees, lambda: _write_trees(client, trees, source))
     return await _write_trees(client, trees, source)
 
 
-async def _write_trees(client: Redis, trees: list[_Tree], source: _QueueSource) -> list[JobNode]:
+async def _write_trees(client: AnyRedis, trees: list[_Tree], source: _QueueSource) -> list[JobNode]:
     timestamp = now_ms()
     keys, args = _keys_and_args(trees, timestamp)
-    if isinstance(client, RedisCluster):
+    if isinstance(client, RedisCluster) or is_slot_client(client):
         check_one_slot([*keys, *(n.parent_key for t in trees for n in t.nodes if n.parent_key)])
+        client = trees[0].nodes[0].queue.client  # one slot: its queues' master
     try:
         reply = await script("addFlow")(client, keys, args)
     except ResponseError as exc:
@@ -332,16 +333,16 @@ class FlowProducer:
         queues: Callable[[str], Queue | None] | None = None,
     ) -> None:
         self._connection = connection
-        self._client: Redis | None = None
+        self._client: AnyRedis | None = None
         self._owns_client = False
         self._prefix = prefix
         self._lender = queues
         self._source: _QueueSource | None = None
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> AnyRedis:
         if self._client is None:
-            self._client, self._owns_client = create_redis(self._connection)
+            self._client, self._owns_client = create_client(self._connection)
         return self._client
 
     def _queues(self) -> _QueueSource:

@@ -77,8 +77,9 @@ class Queue(JobControl):
 
     Args:
         name: the queue's name.
-        connection: a `redis://` URL, a `redis.asyncio.Redis` client (shared, not closed by the queue), or
-            None for `NESTQ_REDIS_URL`, else the embedded server.
+        connection: a `redis://` or `redis+cluster://` URL, a `redis.asyncio.Redis` or
+            `redis.asyncio.cluster.RedisCluster` client (shared, not closed by the queue), or None for
+            `NESTQ_REDIS_URL`, else the embedded server.
         prefix: key prefix (default `NESTQ_PREFIX`, else "nestq"). Keys are `{prefix:name}:...`.
         default_job_options: options applied to every job added here (`JobOptions` or a dict).
         partitions: store the queue as this many hash-tagged partitions (`{prefix:name#0}` ...), so one hot
@@ -145,7 +146,7 @@ class Queue(JobControl):
     def client(self) -> Redis:
         """The Redis client (created on first use)."""
         if self._client is None:
-            self._client, self._owns_client = create_redis(self._connection)
+            self._client, self._owns_client = create_redis(self._connection, key=self.keys.base)
         return self._client
 
     async def close(self) -> None:

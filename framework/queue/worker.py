@@ -71,6 +71,7 @@ from framework.queue.durations import Seconds, to_seconds
 from framework.queue.idle_fetch import IdleFetch, measure_clock_offset
 from framework.queue.interceptors import Interceptor, check_interceptor, intercepted
 from framework.queue.job import Job
+from framework.queue.keys import QueueKeys
 from framework.queue.lag import watch_loop_lag
 from framework.queue.lock_keeper import LockKeeper
 from framework.queue.options import (
@@ -81,7 +82,7 @@ from framework.queue.options import (
 from framework.queue.outcome import Outcome
 from framework.queue.partition_fetch import PartitionFetch
 from framework.queue.partitioned import PartitionedQueue
-from framework.queue.queue import Queue, check_queue_name, hash_to_dict, now_ms
+from framework.queue.queue import Queue, _default_prefix, check_queue_name, hash_to_dict, now_ms
 from framework.queue.routing import check_layout, check_partitions
 from framework.queue.sandbox import SandboxedHandler, SandboxPool
 from framework.queue.scheduler import SCHEDULER_JOB_PREFIX, schedule_next
@@ -324,7 +325,10 @@ class Worker:
 
     def _connect(self) -> None:
         if self._client is None:
-            self._client, self._owns_client = create_redis(self._connection)
+            # On a cluster, a client for the master serving this queue's slot (blocking and held
+            # connections included: the clone below goes to the same node).
+            slot_key = QueueKeys(self._prefix or _default_prefix(), self.name).base
+            self._client, self._owns_client = create_redis(self._connection, key=slot_key)
             # Named, so an operator can tell a worker's blocking connections apart in CLIENT LIST.
             self._bclient = clone_redis(self._client, name=f"nestq-worker:{self.id}")
             self._idle_fetch = IdleFetch(self._bclient, self._client, margin=_BLOCK_MARGIN)
