@@ -114,12 +114,12 @@ def register(cli: click.Group) -> None:
 @asynccontextmanager
 async def _source(app_path: str | None) -> AsyncIterator[QueueSource]:
     """The queues to work on: the application's (and others on its server), or those found by key."""
-    from framework.connection import create_redis
+    from framework.connection import create_client
     from framework.settings import get_settings
 
     prefix = get_settings().prefix
     if app_path is None:
-        client, owned = create_redis(None)
+        client, owned = create_client(None)
         source = data.DiscoveredQueues(client, prefix)
         try:
             yield source

@@ -160,8 +160,8 @@ class Settings(BaseSettings):
         scheme = value.partition("://")[0].lower()
         if scheme not in REDIS_URL_SCHEMES:
             raise ValueError(
-                "NESTQ_REDIS_URL must start with redis://, rediss://, unix://, redis+cluster:// or "
-                f"rediss+cluster://, got {redact_url(value)!r}"
+                "NESTQ_REDIS_URL must start with redis://, rediss:// or unix:// (redis+cluster:// or "
+                f"rediss+cluster:// for a Redis Cluster), got {redact_url(value)!r}"
             )
         if scheme.endswith("+cluster"):
             from framework.cluster import parse_cluster_url

@@ -389,7 +389,7 @@ def _factory_hint(where: str) -> str:
 def _check_connection(connection: object, where: str) -> None:
     if connection is not None and not isinstance(connection, str | Redis | RedisCluster):
         raise ConfigurationError(
-            f"{where}(connection=...) takes a redis:// or redis+cluster:// URL, a redis.asyncio.Redis, a "
+            f"{where}(connection=...) takes a redis:// URL (or redis+cluster://), a redis.asyncio.Redis, a "
             f"redis.asyncio.cluster.RedisCluster or None, got {connection!r}"
         )
 

@@ -58,8 +58,10 @@ class LuaScript:
                     pass  # the held connection failed: once more through the client, with its retries
             return await execute(client, "EVALSHA", self.sha, num_keys, *keys, *args)
         except NoScriptError:
-            # The server restarted or SCRIPT FLUSH ran: load it again, once.
-            await execute(client, "SCRIPT", "LOAD", self.source)
+            # The server restarted, SCRIPT FLUSH ran, or (on a cluster) a replica just took over: load it
+            # again, once. A `RedisCluster` loads it on every master; a queue's client on the master of its
+            # slot, which is the one that runs it.
+            await client.script_load(self.source)
             return await execute(client, "EVALSHA", self.sha, num_keys, *keys, *args)
 
     def _groups_ok(self, count: int) -> bool:

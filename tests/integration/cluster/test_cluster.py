@@ -148,3 +148,29 @@ async def test_queue_client_for_other_queue(cluster_url: str, prefix: str) -> No
     assert client is first.client and not owned
     await other.close()
     await first.close()
+
+
+async def test_cancel_reaches_the_worker_on_its_master(cluster_url: str, prefix: str) -> None:
+    """A cancel request (sharded pub/sub on the queue's master) stops the running handler."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def handler(job: Any) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    worker = Worker("cx", handler, connection=cluster_url, prefix=prefix)
+    running = asyncio.create_task(worker.run())
+    queue = Queue("cx", connection=cluster_url, prefix=prefix)
+    try:
+        job = await queue.add("x", None)
+        await asyncio.wait_for(started.wait(), 30)
+        assert await queue.cancel(job.id)
+        await asyncio.wait_for(cancelled.wait(), 30)
+    finally:
+        await worker.close()
+        await running
+        await queue.close()

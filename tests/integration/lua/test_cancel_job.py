@@ -62,6 +62,10 @@ async def test_failed_retention_is_applied(q: LuaQueue) -> None:
     assert not await q.r.exists(q.k.job("old"))
 
 
+@pytest.mark.single_node(
+    reason="listens with the raw test client's pubsub; a worker's own sharded subscription on a cluster is "
+    "covered by tests/integration/cluster"
+)
 async def test_active_job_is_flagged_and_its_worker_told(q: LuaQueue) -> None:
     job = await q.active_job()
     pubsub = q.r.pubsub()
