@@ -16,6 +16,7 @@ import zlib
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from framework.errors import PartitionMismatchError
 from framework.queue.keys import QueueKeys
@@ -108,7 +109,7 @@ async def check_layout(client: Redis, prefix: str, name: str, partitions: int) -
         )
 
 
-async def stored_partitions(client: Redis, prefix: str, name: str) -> int:
+async def stored_partitions(client: Redis | RedisCluster, prefix: str, name: str) -> int:
     """The partition count recorded for queue `name` (1 when none is)."""
     raw = await client.hget(QueueKeys(prefix, name).meta, PARTITIONS_FIELD)
     return int(raw) if raw is not None else 1
