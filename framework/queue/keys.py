@@ -190,7 +190,13 @@ class QueueKeys:
         """KEYS of moveToFinished."""
         return [*self.fetch_keys(), self.completed, self.failed, self.metrics("completed"),
                 self.metrics_data("completed"), self.metrics("failed"), self.metrics_data("failed"),
-                self.metrics_totals]  # fmt: skip
+                self.metrics_totals, *self.retention_keys(self.completed),
+                *self.retention_keys(self.failed)]  # fmt: skip
+
+    @staticmethod
+    def retention_keys(finished: str) -> list[str]:
+        """A finished set's retention indexes (lua/includes/trimFinished.lua): uncounted, counted, expiry."""
+        return [f"{finished}:uncounted", f"{finished}:counted", f"{finished}:expiry"]
 
     def state_keys(self, job_id: str) -> list[str]:
         """KEYS of getState."""

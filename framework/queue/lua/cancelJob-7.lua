@@ -11,6 +11,8 @@
   (-1 = all, 0 = remove the job), ARGV[6] failed keep age (ms, 0 = any), ARGV[7] cancel channel
 
   Returns 1 cancelled now, 2 cancellation requested from the job's worker, 0 finished or unknown job.
+  Retention indexes of the failed set (<failed>:uncounted, :counted, :expiry) are named after KEYS[6], in its
+  hash tag: see includes/trimFinished.lua.
 ]]
 --- @include "emit"
 --- @include "removeJobKeys"
@@ -42,7 +44,8 @@ if keepCount == 0 then
   removeJobKeys(base, jobId)
 else
   redis.call("HSET", jobKey, "failedReason", "cancelled", "finishedOn", now)
-  redis.call("ZADD", KEYS[6], now, jobId)
-  trimFinished(KEYS[6], base, keepCount, tonumber(ARGV[6]), now)
+  local failedSet = finishedSetOf(KEYS[6])
+  addFinished(failedSet, jobId, now, keepCount, tonumber(ARGV[6]))
+  trimFinished(failedSet, base, keepCount, now)
 end
 return 1

@@ -15,6 +15,8 @@
   ARGV[5] max events, ARGV[6] failed keep count, ARGV[7] failed keep age (ms)
 
   Returns {stalledIds, failedIds}, or false when another worker ran the check within the interval.
+  Retention indexes of the failed set (<failed>:uncounted, :counted, :expiry) are named after KEYS[5], in its
+  hash tag: see includes/trimFinished.lua.
 ]]
 --- @include "emit"
 --- @include "pushReady"
@@ -35,10 +37,11 @@ local function fail(jobId, jobKey, reason)
   redis.call("HDEL", jobKey, "cancel")
   local attempts = incrField(jobKey, "attemptsMade")
   redis.call("HSET", jobKey, "failedReason", reason, "finishedOn", now)
-  redis.call("ZADD", KEYS[5], now, jobId)
+  local failedSet = finishedSetOf(KEYS[5])
+  addFinished(failedSet, jobId, now, tonumber(ARGV[6]), tonumber(ARGV[7]))
   emit(KEYS[7], maxEvents, "failed", "jobId", jobId, "failedReason", reason, "attemptsMade", attempts)
   flowJobFinished(jobKey, redis.call("HGET", jobKey, "parentKey"), "failed", reason, now, maxEvents)
-  trimFinished(KEYS[5], base, tonumber(ARGV[6]), tonumber(ARGV[7]), now)
+  trimFinished(failedSet, base, tonumber(ARGV[6]), now)
   failed[#failed + 1] = jobId
 end
 

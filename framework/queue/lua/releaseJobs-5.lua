@@ -8,6 +8,8 @@
   age (ms), then pairs: job id, token
 
   Returns the number of jobs handed back (jobs whose lock is not ours any more are left alone).
+  Retention indexes of the failed set (<failed>:uncounted, :counted, :expiry) are named after KEYS[5], in its
+  hash tag: see includes/trimFinished.lua.
 ]]
 --- @include "emit"
 --- @include "removeJobKeys"
@@ -35,10 +37,11 @@ for i = 6, #ARGV, 2 do
       redis.call("HDEL", jobKey, "cancel")
       local attempts = incrField(jobKey, "attemptsMade")
       redis.call("HSET", jobKey, "failedReason", "cancelled", "finishedOn", now)
-      redis.call("ZADD", KEYS[5], now, jobId)
+      local failedSet = finishedSetOf(KEYS[5])
+      addFinished(failedSet, jobId, now, tonumber(ARGV[4]), tonumber(ARGV[5]))
       emit(KEYS[3], ARGV[2], "failed", "jobId", jobId, "failedReason", "cancelled", "attemptsMade", attempts)
       flowJobFinished(jobKey, redis.call("HGET", jobKey, "parentKey"), "failed", "cancelled", now, ARGV[2])
-      trimFinished(KEYS[5], base, tonumber(ARGV[4]), tonumber(ARGV[5]), now)
+      trimFinished(failedSet, base, tonumber(ARGV[4]), now)
     else
       redis.call("RPUSH", KEYS[2], jobId)
       emit(KEYS[3], ARGV[2], "waiting", "jobId", jobId, "prev", "active")

@@ -57,7 +57,9 @@ class Finish:
     kind: str = "completed"  # "completed" | "failed" | "retry"
     value: str = "null"  # return value JSON, or the failed reason
     stacktrace: str = ""
-    keep_count: int = -1
+    # A count, as a worker with default options passes (1000 completed, 5000 failed); -1 = keep all, which
+    # exempts the job from every other job's rule (each job's own retention).
+    keep_count: int = 1000
     keep_age_ms: int = 0
     retry_delay_ms: int = 0
 
@@ -497,12 +499,21 @@ class LuaQueue:
         return taken.jobs[0]
 
     async def finished_job(
-        self, kind: str = "completed", *, now: int = T0, value: str = '"ok"', **add: Any
+        self,
+        kind: str = "completed",
+        *,
+        now: int = T0,
+        value: str = '"ok"',
+        keep_count: int = 1000,
+        keep_age_ms: int = 0,
+        **add: Any,
     ) -> str:
-        """Add one job, take it and finish it (completed or failed) at `now`; returns its id."""
+        """Add one job, take it and finish it (completed or failed) at `now` under a retention rule; returns
+        its id."""
         job = await self.active_job(now=now, **add)
+        stack = "[]" if kind == "failed" else ""
         res = await self.move_to_finished(
-            [Finish(job.id, job.token, kind, value, "[]" if kind == "failed" else "")], now=now
+            [Finish(job.id, job.token, kind, value, stack, keep_count, keep_age_ms)], now=now
         )
         assert res.results == [1]
         return job.id

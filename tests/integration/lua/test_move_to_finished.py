@@ -158,15 +158,78 @@ async def test_keep_count_trims_the_oldest_finished_jobs(q: LuaQueue) -> None:
 
 
 async def test_keep_age_trims_finished_jobs_older_than_it(q: LuaQueue) -> None:
-    await q.finished_job("failed", now=NOW - 10_000, job_id="ancient")
-    await q.finished_job("failed", now=NOW - 5000, job_id="edge")
-    await q.finished_job("failed", now=NOW - 4999, job_id="recent")
+    await q.finished_job("failed", now=NOW - 10_000, job_id="ancient", keep_age_ms=5000)
+    await q.finished_job("failed", now=NOW - 5000, job_id="edge", keep_age_ms=5000)
+    await q.finished_job("failed", now=NOW - 4999, job_id="recent", keep_age_ms=5000)
     job = await q.active_job(job_id="new")
 
     await q.move_to_finished([Finish(job.id, job.token, "failed", "x", "[]", keep_age_ms=5000)], now=NOW)
 
     assert await q.zset(q.k.failed) == [("recent", NOW - 4999), ("new", NOW)]
     assert not await q.r.exists(q.k.job("ancient"), q.k.job("edge"))
+
+
+async def test_each_job_keeps_its_own_age_limit(q: LuaQueue) -> None:
+    """A job finished without an age limit is not removed by another job's; one with a limit goes at its
+    own time, whichever job's call comes next."""
+    await q.finished_job(now=NOW - 10_000, job_id="no-age")
+    await q.finished_job(now=NOW - 10_000, job_id="short", keep_age_ms=2000)
+    await q.finished_job(now=NOW - 10_000, job_id="long", keep_age_ms=60_000)
+    job = await q.active_job(job_id="new")
+
+    await q.move_to_finished([Finish(job.id, job.token, keep_age_ms=5000)], now=NOW)
+
+    assert await q.members(q.k.completed) == ["no-age", "long", "new"]
+    assert not await q.r.exists(q.k.job("short"))
+    other = await q.active_job(job_id="other")
+    await q.move_to_finished([Finish(other.id, other.token)], now=NOW + 60_000)  # no age limit of its own
+    assert await q.members(q.k.completed) == ["no-age", "other"]
+
+
+async def test_jobs_kept_forever_are_never_trimmed_nor_counted(q: LuaQueue) -> None:
+    """keep_count -1 (remove_on_complete=False): later jobs' count rules neither remove nor count them."""
+    for i in range(3):
+        await q.finished_job(now=T0 + i, job_id=f"keep{i}", keep_count=-1)
+    for i in range(3):
+        await q.finished_job(now=T0 + 10 + i, job_id=f"c{i}", keep_count=2)
+
+    assert await q.members(q.k.completed) == ["keep0", "keep1", "keep2", "c1", "c2"]
+    assert await q.r.exists(q.k.job("keep0"), q.k.job("keep1"), q.k.job("keep2")) == 3
+    assert not await q.r.exists(q.k.job("c0"))
+
+
+async def test_counts_before_the_first_kept_job_still_apply_after_it(q: LuaQueue) -> None:
+    """Jobs finished with a count before any job was kept forever are still counted and trimmed after."""
+    await q.finished_job(now=T0, job_id="c0", keep_count=2)
+    await q.finished_job(now=T0 + 1, job_id="c1", keep_count=2)
+    await q.finished_job(now=T0 + 2, job_id="keep", keep_count=-1)
+    await q.finished_job(now=T0 + 3, job_id="c2", keep_count=2)
+
+    assert await q.members(q.k.completed) == ["c1", "keep", "c2"]
+
+
+async def test_kept_jobs_removed_by_hand_are_forgotten(q: LuaQueue) -> None:
+    """A kept job removed (or retried) leaves the retention indexes; counting goes on right; once no kept
+    job is left, the extra index goes."""
+    await q.finished_job(now=T0, job_id="keep", keep_count=-1)
+    await q.remove("keep")
+    for i in range(3):
+        await q.finished_job(now=T0 + 10 + i, job_id=f"c{i}", keep_count=1)
+
+    assert await q.members(q.k.completed) == ["c2"]
+    assert not await q.r.exists(*q.k.retention_keys(q.k.completed))
+
+
+async def test_an_age_only_rule_is_not_counted(q: LuaQueue) -> None:
+    """KeepJobs(age=...) without a count: exempt from count rules, removed at its own age."""
+    await q.finished_job(now=NOW - 500, job_id="aged", keep_count=-1, keep_age_ms=1000)
+    await q.finished_job(now=NOW - 400, job_id="c0", keep_count=1)
+    await q.finished_job(now=NOW - 300, job_id="c1", keep_count=1)
+    assert await q.members(q.k.completed) == ["aged", "c1"]
+
+    await q.finished_job(now=NOW + 600, job_id="c2", keep_count=1)
+    assert await q.members(q.k.completed) == ["c2"]
+    assert not await q.r.exists(q.k.job("aged"))
 
 
 async def test_keep_count_and_age_together(q: LuaQueue) -> None:

@@ -335,7 +335,9 @@ class TestRetention:
             raise UnrecoverableError("x")
 
         await make_worker(handler, start=False).run_until_drained()
-        await redis.zadd(q.keys.failed, {old.id: 1})  # pretend it finished long ago
+        # Pretend it finished long ago: its place in the set and the time its own age limit is reached.
+        await redis.zadd(q.keys.failed, {old.id: 1})
+        await redis.zadd(q.keys.retention_keys(q.keys.failed)[2], {old.id: 1001})
         await q.add("n", "new", remove_on_fail=KeepJobs(age=1))
         await make_worker(handler, start=False).run_until_drained()
         assert await q.get_job(old.id) is None

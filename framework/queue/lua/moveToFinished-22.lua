@@ -10,7 +10,9 @@
   KEYS[1] wait, KEYS[2] active, KEYS[3] prioritized, KEYS[4] delayed, KEYS[5] meta, KEYS[6] events,
   KEYS[7] marker, KEYS[8] limiter, KEYS[9] pc, KEYS[10] completed, KEYS[11] failed,
   KEYS[12] metrics:completed, KEYS[13] metrics:completed:data, KEYS[14] metrics:failed,
-  KEYS[15] metrics:failed:data, KEYS[16] metrics:totals (see includes/collectMetrics.lua)
+  KEYS[15] metrics:failed:data, KEYS[16] metrics:totals (see includes/collectMetrics.lua),
+  KEYS[17] completed:uncounted, KEYS[18] completed:counted, KEYS[19] completed:expiry, KEYS[20] failed:uncounted,
+  KEYS[21] failed:counted, KEYS[22] failed:expiry (each job's own retention: see includes/trimFinished.lua)
 
   ARGV[1] key base, ARGV[2] worker id, ARGV[3] lock duration (ms), ARGV[4] now (ms), ARGV[5] count to fetch,
   ARGV[6] max events, ARGV[7] rate limit max, ARGV[8] rate limit window (ms),
@@ -46,12 +48,14 @@ local maxEvents = ARGV[6]
 local results = {}
 local n = tonumber(ARGV[9])
 local metricsWindow = tonumber(ARGV[10 + n * 8]) or 0
--- Retention runs once per set and rule at the end of the batch, not once per job.
+local completedSet = finishedSet(KEYS[10], KEYS[17], KEYS[18], KEYS[19])
+local failedSet = finishedSet(KEYS[11], KEYS[20], KEYS[21], KEYS[22])
+-- Retention runs once per set and count rule at the end of the batch, not once per job.
 local trims, trimOrder = {}, {}
-local function trimLater(setKey, keepCount, keepAge)
-  local rule = setKey .. "|" .. keepCount .. "|" .. keepAge
+local function trimLater(set, keepCount)
+  local rule = set.key .. "|" .. keepCount
   if not trims[rule] then
-    trims[rule] = {setKey, keepCount, keepAge}
+    trims[rule] = {set, keepCount}
     trimOrder[#trimOrder + 1] = rule
   end
 end
@@ -134,8 +138,8 @@ for i = 0, n - 1 do
         removeJobKeys(base, jobId)
       else
         redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", now, "ftk", token)
-        redis.call("ZADD", KEYS[10], finishScore(KEYS[10]), jobId)
-        trimLater(KEYS[10], keepCount, keepAge)
+        addFinished(completedSet, jobId, finishScore(KEYS[10]), keepCount, keepAge)
+        trimLater(completedSet, keepCount)
       end
     elseif kind == "failed" then
       emit(KEYS[6], maxEvents, "failed", "jobId", jobId, "failedReason", value, "attemptsMade", attempts)
@@ -145,8 +149,8 @@ for i = 0, n - 1 do
       else
         redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "finishedOn", now,
           "ftk", token)
-        redis.call("ZADD", KEYS[11], finishScore(KEYS[11]), jobId)
-        trimLater(KEYS[11], keepCount, keepAge)
+        addFinished(failedSet, jobId, finishScore(KEYS[11]), keepCount, keepAge)
+        trimLater(failedSet, keepCount)
       end
     elseif kind == "waiting-children" then
       redis.call("HSET", jobKey, "ftk", token)
@@ -177,7 +181,7 @@ if metricsWindow > 0 then
 end
 for _, rule in ipairs(trimOrder) do
   local t = trims[rule]
-  trimFinished(t[1], base, t[2], t[3], now)
+  trimFinished(t[1], base, t[2], now)
 end
 local fetchCount = tonumber(ARGV[5])
 local jobs, limited = {}, 0
