@@ -276,9 +276,10 @@ class TestDelay:
         await q.add("n", "now")
         await asyncio.wait_for(done.wait(), 5)
         assert started["now"] - t0 < 0.1
-        # Well within 100 ms of due: the worker wakes itself when the job falls due.
-        assert 0.3 <= started["early"] - t0 < 0.36, started["early"] - t0
-        assert 0.9 <= started["late"] - t0 < 0.96, started["late"] - t0
+        # Within 100 ms of due: the worker wakes itself when the job falls due (a worker that polled every
+        # drain_delay=5 s would start them seconds late). Not tighter: a loaded machine adds tens of ms.
+        assert 0.3 <= started["early"] - t0 < 0.4, started["early"] - t0
+        assert 0.9 <= started["late"] - t0 < 1.0, started["late"] - t0
 
     async def test_promote_runs_delayed_job_now(self, make_queue, make_worker) -> None:
         """promote() moves a delayed job to waiting at once."""
