@@ -12,6 +12,9 @@ Prometheus totals kept by moveToFinished), on with a /metrics render every 0.5 s
 with OpenTelemetry tracing (SDK provider, batch processor, a discarding exporter); interleaved rounds
 (`--rounds`, default 5), medians and per-round ratios against "off" of the same round.
 
+`--only partitions`: a plain queue against one of 3 and of 6 partitions (`Queue(name, partitions=K)`), one
+worker each, interleaved rounds (`--rounds`): medians and per-round ratios against the plain drain.
+
 `--only sandbox`: a 50 ms pure-Python CPU-bound handler, 100 jobs, concurrency 2, run in sandbox processes
 (`sandbox=True`) vs in threads (a plain `def`), timed from the first job's start to the last one's end.
 
@@ -84,13 +87,14 @@ async def drain(
     groups: int = 0,
     *,
     scrape: bool = False,
+    partitions: int = 1,
     **worker_options: Any,
 ) -> dict[str, float]:
     """Jobs/s of one worker draining n jobs; with `groups`, the jobs are spread over that many fair groups
     (added group after group, so round-robin has to interleave them). `scrape`: render /metrics every 0.5 s
-    meanwhile; `worker_options` go to the Worker (e.g. metrics=False)."""
+    meanwhile; `partitions`: a partitioned queue; `worker_options` go to the Worker (e.g. metrics=False)."""
     prefix = _prefix()
-    q = Queue("b", connection=url, prefix=prefix)
+    q = Queue("b", connection=url, prefix=prefix, partitions=partitions)
     for s in range(0, n, 1000):
         await q.add_bulk(
             [
@@ -115,7 +119,15 @@ async def drain(
             last = time.perf_counter()
             done.set()
 
-    w = Worker("b", handler, connection=url, prefix=prefix, concurrency=concurrency, **worker_options)
+    w = Worker(
+        "b",
+        handler,
+        connection=url,
+        prefix=prefix,
+        concurrency=concurrency,
+        partitions=partitions,
+        **worker_options,
+    )
     server_cpu = await _server_cpu(q)
     own_cpu = _own_cpu()
     task = asyncio.create_task(w.run())
@@ -129,6 +141,8 @@ async def drain(
     await task
     await _cleanup(q)
     kind = f"fair-groups drain {groups}x{n // groups}" if groups else "drain"
+    if partitions > 1:
+        kind += f" partitions={partitions}"
     return {
         f"{kind} conc {concurrency} (jobs/s)": n / (last - first),
         "worker CPU per job (us)": own_cpu / n * 1e6,
@@ -320,6 +334,26 @@ async def memory(url: str | None, n: int) -> dict[str, float]:
     return {"max RSS after first batch (MB)": samples[0], f"max RSS after {n} jobs (MB)": samples[-1]}
 
 
+async def partitioned(url: str | None, n: int, rounds: int) -> dict[str, float]:
+    """One worker draining a plain queue, then the same jobs in a queue of 3 and of 6 partitions, in turns
+    (`rounds` times): medians, and per-round ratios against the plain drain of the same round."""
+    runs: dict[int, list[dict[str, float]]] = {1: [], 3: [], 6: []}
+    for _ in range(rounds):
+        for k in runs:
+            runs[k].append(await drain(url, n, partitions=k))
+    rows: dict[str, float] = {}
+    for k, results in runs.items():
+        label = "plain" if k == 1 else f"partitions={k}"
+        for key, field in (("jobs/s", 0), ("worker CPU per job (us)", 1), ("server CPU per job (us)", 2)):
+            values = [list(r.values())[field] for r in results]
+            rows[f"{label} drain {key} median of {rounds}"] = statistics.median(values)
+            if k > 1:
+                plain = [list(r.values())[field] for r in runs[1]]
+                ratio = statistics.median(v / p for v, p in zip(values, plain, strict=True))
+                rows[f"{label} / plain {key} (median ratio)"] = ratio
+    return rows
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", help="default: NESTQ_REDIS_URL, else embedded (--server-cost: a private server)")
@@ -374,6 +408,8 @@ async def main() -> None:
         rows[f"plain drain n={n} conc 50 median of 3 (jobs/s)"] = statistics.median(plain)
         rows["fair-groups drain 100x200 conc 50 median of 3 (jobs/s)"] = statistics.median(grouped)
         rows["fair-groups / plain drain (%)"] = 100 * statistics.median(grouped) / statistics.median(plain)
+    if "partitions" in only:
+        rows.update(await partitioned(a.url, a.n, a.rounds))
     if "observability" in only:
         rows.update(await observability(a.url, a.n, a.rounds))
     server = redact_url(a.url) if a.url else "the embedded server"

@@ -1,11 +1,13 @@
 """How a worker of a partitioned queue takes jobs from its K partitions, fairly.
 
-Taking: each fetch asks the partitions in turn, starting one further each time, for shares of the free
-slots (`want` split evenly over as many partitions as there are slots, all asked at once); partitions that
-had fewer jobs than their share leave the rest to the next ones. So every partition is asked first once in
-K fetches and a deep partition cannot starve a shallow one, while a lone deep partition still fills every
-slot. Finishing a job does not refill its slot from the same partition (as it does on a plain queue): the
-freed slot goes to the next fetch, which keeps the turn.
+Taking: each fetch asks the partitions in turn, starting one further each time, for all the free slots;
+a partition with fewer jobs leaves the rest to the next one. So every partition is asked first once in K
+fetches and a deep partition cannot starve a shallow one, while a lone deep partition still fills every
+slot; and the jobs of one fetch mostly come from one partition, so they are reported in one call.
+
+Refilling: as on a plain queue, reporting finished jobs takes new ones in the same call, from the partition
+of the finished ones; but every K-th report takes none and leaves its slots to a fetch, which keeps the
+turn: a partition whose jobs are not running is asked within K reports and K fetches.
 
 Waiting: when no partition had enough, the worker blocks on every partition's marker at once, one blocking
 connection each (on a cluster the markers live on different shards, so one BZPOPMIN cannot name them all).
@@ -44,6 +46,12 @@ class PartitionFetch:
         self._cursor = 0
         self._first: list[int] = []  # partitions whose marker woke the last wait: asked first next time
         self.more = False  # the last take left jobs behind (a partition filled its whole share)
+        self._reports = 0
+
+    def refill_turn(self) -> bool:
+        """Whether this report leaves its slots to the fetcher (every K-th report)."""
+        self._reports = (self._reports + 1) % len(self.parts)
+        return self._reports == 0
 
     def _order(self) -> list[int]:
         k = len(self.parts)
@@ -61,26 +69,19 @@ class PartitionFetch:
         order = self._order()
         jobs: list[Any] = []
         next_due, limited, asked, full = -1, 0, 0, False
+        # One partition at a time, for all the slots left: a batch from one partition is reported in one
+        # call (reports go per partition), and the turn moves on at every fetch.
         while len(jobs) < want and asked < len(order):
-            remaining = want - len(jobs)
-            wave = order[asked : asked + remaining]
-            asked += len(wave)
-            each, extra = divmod(remaining, len(wave))
-            shares = [each + (1 if n < extra else 0) for n in range(len(wave))]
-            replies = await asyncio.gather(
-                *(
-                    lua(client, self._keys[i], args_for(self.parts[i], share))
-                    for i, share in zip(wave, shares, strict=True)
-                )
-            )
-            for i, share, (got, due, lim) in zip(wave, shares, replies, strict=True):
-                part = self.parts[i]
-                jobs.extend([*entry, part] for entry in got)
-                full = full or len(got) >= share
-                if due >= 0 and (next_due < 0 or due < next_due):
-                    next_due = int(due)
-                if lim > 0 and not got:
-                    limited = int(lim) if limited <= 0 else min(limited, int(lim))
+            i = order[asked]
+            asked += 1
+            share = want - len(jobs)
+            got, due, lim = await lua(client, self._keys[i], args_for(self.parts[i], share))
+            jobs.extend([*entry, self.parts[i]] for entry in got)
+            full = full or len(got) >= share
+            if due >= 0 and (next_due < 0 or due < next_due):
+                next_due = int(due)
+            if lim > 0 and not got:
+                limited = int(lim) if limited <= 0 else min(limited, int(lim))
         self.more = full
         unasked = [i for i in woken if i in order[asked:]]
         if unasked:

@@ -847,7 +847,7 @@ class Worker:
             self._cancel_requested.discard(job_id)
             self._lost.discard(job_id)
             self._running -= 1
-            if (finished is None or self._pfetch is not None) and not self._closing:
+            if finished is None and not self._closing:
                 self._fetch_event.set()  # a slot freed without a report to refill it
             if finished is not None:
                 self._finished.append(finished)
@@ -943,7 +943,7 @@ class Worker:
                     self._finished_event.set()  # the rest goes in the next report
                 # Each report refills the slots its own jobs freed, so both reports bring work back. (A slot
                 # freed without a report wakes the fetcher instead: see _process.)
-                want = 0 if self._closing or self._pfetch else max(min(self._free_slots(), len(batch)), 0)
+                want = 0 if self._closing else max(min(self._free_slots(), len(batch)), 0)
                 self._reserved += want
                 self._flushing += len(batch)
                 report = asyncio.create_task(self._report(batch, want))
@@ -1022,21 +1022,36 @@ class Worker:
         results, jobs, _next_due, _limited = await script("moveToFinished")(client, keys, args)
         return results, jobs
 
+    async def _finish_partitions(
+        self, batch: list[Outcome], want: int, now: int
+    ) -> tuple[list[Any], list[Any]]:
+        """A partitioned queue's report: one moveToFinished per partition, all at once, each taking new jobs
+        from its own partition; but every K-th report takes none and leaves its slots to the fetcher, which
+        asks the partitions in turn, so a partition with no running job is still asked (partition_fetch.py).
+        Returns the results in `batch` order and the jobs taken, each tagged with its partition."""
+        groups: dict[int, list[Outcome]] = {}
+        for f in batch:
+            groups.setdefault(id(f.job.queue or self.queue), []).append(f)
+        if self._pfetch is not None and self._pfetch.refill_turn():
+            want = 0
+        calls = []
+        for group in groups.values():
+            share = min(len(group), want)
+            want -= share
+            calls.append(self._finish(group[0].job.queue or self.queue, group, share, now))
+        done = list(zip(groups.values(), await asyncio.gather(*calls), strict=True))
+        by_outcome = {
+            id(f): res for group, (replies, _) in done for f, res in zip(group, replies, strict=True)
+        }
+        jobs = [[*entry, group[0].job.queue] for group, (_, taken) in done for entry in taken]
+        return [by_outcome[id(f)] for f in batch], jobs
+
     async def _flush(self, batch: list[Outcome], want: int) -> list[Any]:
         now = now_ms()
         if self._pfetch is None:
             results, jobs = await self._finish(self.queue, batch, want, now)
         else:
-            # A partitioned queue: one report per partition, all at once; the fetcher refills the slots.
-            groups: dict[int, list[Outcome]] = {}
-            for f in batch:
-                groups.setdefault(id(f.job.queue or self.queue), []).append(f)
-            done = await asyncio.gather(
-                *(self._finish(group[0].job.queue or self.queue, group, 0, now) for group in groups.values())
-            )
-            by_outcome = {id(f): res for group, (replies, _) in zip(groups.values(), done, strict=True)
-                          for f, res in zip(group, replies, strict=True)}  # fmt: skip
-            results, jobs = [by_outcome[id(f)] for f in batch], []
+            results, jobs = await self._finish_partitions(batch, want, now)
         self._connection_ok()
         for f, res in zip(batch, results, strict=True):
             self._active.pop(f.job.id, None)
