@@ -73,7 +73,6 @@ class LockKeeper:
     async def run(self) -> None:
         """Renew locks until cancelled."""
         interval = self._lock_ms / 3000
-        lua = script("extendLocks")
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
@@ -82,11 +81,11 @@ class LockKeeper:
             if not self._active:
                 continue
             jobs = list(self._active.values())
-            args: list[Any] = [self._queue.base, self._lock_ms]
-            for job in jobs:
-                args += [job.id, job.token or ""]
             try:
-                lost, cancelled = await lua(self._client, [self._queue.keys.active], args)
+                if len(self._queue.parts) == 1:
+                    lost, cancelled = await self._renew(self._client, self._queue, jobs)
+                else:
+                    lost, cancelled = await self._renew_partitions(jobs)
                 self._connection_ok()
             except CONNECTION_ERRORS as exc:
                 await self._connection_lost(exc)
@@ -101,6 +100,22 @@ class LockKeeper:
                 self._lock_lost(as_text(raw_id))
             for raw_id in cancelled:
                 self._on_cancel(as_text(raw_id))
+
+    async def _renew(self, client: Redis, queue: Queue, jobs: list[Job[Any]]) -> tuple[list[Any], list[Any]]:
+        args: list[Any] = [queue.base, self._lock_ms]
+        for job in jobs:
+            args += [job.id, job.token or ""]
+        lost, cancelled = await script("extendLocks")(client, [queue.keys.active], args)
+        return list(lost), list(cancelled)
+
+    async def _renew_partitions(self, jobs: list[Job[Any]]) -> tuple[list[Any], list[Any]]:
+        """A partitioned queue: each partition's locks in one call of its own, all at once."""
+        groups: dict[int, tuple[Queue, list[Job[Any]]]] = {}
+        for job in jobs:
+            queue = job.queue or self._queue
+            groups.setdefault(id(queue), (queue, []))[1].append(job)
+        replies = await asyncio.gather(*(self._renew(q.client, q, group) for q, group in groups.values()))
+        return [x for lost, _ in replies for x in lost], [x for _, cancelled in replies for x in cancelled]
 
     def renew_soon(self) -> None:
         """Renew the locks now (after an outage, a blocked loop, or a (re)subscription to cancels)."""

@@ -23,8 +23,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-
+from framework.connection import clone_redis
 from framework.queue.idle_fetch import IdleFetch
 from framework.queue.queue import Queue
 from framework.queue.scripts import script
@@ -38,11 +37,16 @@ ArgsFor = Callable[[Queue, int], list[Any]]
 class PartitionFetch:
     """Takes jobs from the partitions of one queue for one worker (see the module's doc)."""
 
-    def __init__(self, parts: Sequence[Queue], blocking: Redis, control: Redis, *, margin: float) -> None:
+    def __init__(self, parts: Sequence[Queue], *, name: str, margin: float) -> None:
         self.parts = list(parts)
         self._keys = [[key.encode() for key in part.keys.fetch_keys()] for part in self.parts]
         self._markers = [part.keys.marker.encode() for part in self.parts]
-        self._waits = [IdleFetch(blocking, control, margin=margin) for _ in self.parts]
+        # A client for blocking calls per partition (its cancel listener's too), on its shard on a cluster.
+        self.blocking = [clone_redis(part.client, name=name) for part in self.parts]
+        self._waits = [
+            IdleFetch(blocking, part.client, margin=margin)
+            for blocking, part in zip(self.blocking, self.parts, strict=True)
+        ]
         self._cursor = 0
         self._first: list[int] = []  # partitions whose marker woke the last wait: asked first next time
         self.more = False  # the last take left jobs behind (a partition filled its whole share)
@@ -62,7 +66,7 @@ class PartitionFetch:
             self._first = []
         return order
 
-    async def take(self, client: Redis, want: int, args_for: ArgsFor) -> Taken:
+    async def take(self, want: int, args_for: ArgsFor) -> Taken:
         """Take up to `want` jobs; sets `more` when some partition may hold more."""
         lua = script("moveToActive")
         woken = self._first
@@ -75,7 +79,7 @@ class PartitionFetch:
             i = order[asked]
             asked += 1
             share = want - len(jobs)
-            got, due, lim = await lua(client, self._keys[i], args_for(self.parts[i], share))
+            got, due, lim = await lua(self.parts[i].client, self._keys[i], args_for(self.parts[i], share))
             jobs.extend([*entry, self.parts[i]] for entry in got)
             full = full or len(got) >= share
             if due >= 0 and (next_due < 0 or due < next_due):
@@ -87,7 +91,9 @@ class PartitionFetch:
         if unasked:
             # Their markers were spent on this wait but no slot was left for them: set them again, so this
             # or another worker wakes for their jobs.
-            await asyncio.gather(*(client.zadd(self.parts[i].keys.marker, {"0": 0}) for i in unasked))
+            await asyncio.gather(
+                *(self.parts[i].client.zadd(self.parts[i].keys.marker, {"0": 0}) for i in unasked)
+            )
         if jobs:
             limited = 0
         return jobs, next_due, limited
@@ -124,3 +130,6 @@ class PartitionFetch:
         for w in self._waits:
             with contextlib.suppress(Exception):
                 await w.close()
+        for client in self.blocking:
+            with contextlib.suppress(Exception):
+                await client.aclose()

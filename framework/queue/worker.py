@@ -345,7 +345,7 @@ class Worker:
                 for part in self._queue.parts:
                     part._progress_listener = self._on_progress
                 parts = self._queue.parts
-                self._pfetch = PartitionFetch(parts, self._bclient, self._client, margin=_BLOCK_MARGIN)
+                self._pfetch = PartitionFetch(parts, name=f"nestq-worker:{self.id}", margin=_BLOCK_MARGIN)
             self._marker = self._queue.keys.marker.encode()
             self._check_pool()
 
@@ -415,9 +415,9 @@ class Worker:
             asyncio.create_task(self._finish_loop(), name=f"nestq-finisher-{self.name}"),
             asyncio.create_task(locks.run(), name=f"nestq-locks-{self.name}"),
         ]
-        for queue in self._partitions():
+        for index, queue in enumerate(self._partitions()):
             stalls = StallChecker(
-                self._client_or_raise(),
+                self._client_for(queue),
                 queue,
                 interval=self.stalled_interval,
                 max_stalled_count=self.max_stalled_count,
@@ -428,7 +428,7 @@ class Worker:
                 connection_lost=self._connection_lost,
             )
             cancels = CancelListener(
-                self._bclient_or_raise(),
+                self._bclient_or_raise() if self._pfetch is None else self._pfetch.blocking[index],
                 queue.keys.cancelled,
                 self._request_cancel,
                 self._outage,
@@ -571,7 +571,7 @@ class Worker:
             args += [job.id, job.token or ""]
         try:
             n = await script("releaseJobs")(
-                self._client_or_raise(), [k.active, k.wait, k.events, k.marker, k.failed], args
+                self._client_for(queue), [k.active, k.wait, k.events, k.marker, k.failed], args
             )
             log.info(
                 "handed unfinished jobs back to waiting", queue=self.name, count=n, jobs=[j.id for j in jobs]
@@ -606,6 +606,10 @@ class Worker:
     def _free_slots(self) -> int:
         return self.concurrency - self._running - self._reserved - len(self._orphans)
 
+    def _client_for(self, queue: Queue) -> Redis:
+        """The client for `queue`'s keys: the worker's own, or a partition's (on a cluster, on its shard)."""
+        return self._client_or_raise() if queue is self._queue else queue.client
+
     def _partitions(self) -> list[Queue]:
         """The queues this worker takes from: the queue itself, or its partitions."""
         return self.queue.parts
@@ -639,7 +643,7 @@ class Worker:
                     if self._pfetch is None:
                         taken = await lua(self._client_or_raise(), keys, self._fetch_args(want, now_ms()))
                     else:
-                        taken = await self._pfetch.take(self._client_or_raise(), want, self._partition_args)
+                        taken = await self._pfetch.take(want, self._partition_args)
                     self._connection_ok()
                 except _FETCH_ERRORS as exc:
                     await self._fetch_failed(exc)
@@ -775,7 +779,7 @@ class Worker:
     async def _add_marker(self) -> None:
         with contextlib.suppress(Exception):  # best effort: the server's own timeout follows anyway
             for queue in self._partitions():
-                await self._client_or_raise().zadd(queue.keys.marker, {"0": 0})
+                await self._client_for(queue).zadd(queue.keys.marker, {"0": 0})
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when the worker is closed."""
@@ -1018,7 +1022,7 @@ class Worker:
             keys = [key.encode() for key in q.keys.finish_keys()]
             if q is self._queue:
                 self._finish_keys = keys
-        client = self._client_or_raise()
+        client = self._client_for(q)
         results, jobs, _next_due, _limited = await script("moveToFinished")(client, keys, args)
         return results, jobs
 

@@ -228,6 +228,32 @@ class TestWorker:
         metrics = await q.get_metrics("completed")
         assert metrics.meta.count == 9 and sum(metrics.data) == 9
 
+    async def test_locks_renewed_and_cancel_heard_in_every_partition(self, make_queue, make_worker) -> None:
+        """Jobs of every partition outlive their lock duration without being taken for stalled (their locks
+        are renewed on their partition), and a cancel reaches a job of any partition."""
+        q = make_queue("hot", partitions=K)
+        ids = {partition_of(f"long-{n}", K): f"long-{n}" for n in range(30)}
+        runs: list[str] = []
+        cancelled = asyncio.Event()
+
+        async def handler(job):
+            runs.append(job.id)
+            try:
+                await asyncio.sleep(60 if job.id == "victim-1" else 2.5)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        make_worker(handler, name="hot", partitions=K, concurrency=5, lock_duration=1, stalled_interval=0.3)
+        for job_id in [*ids.values(), "victim-1"]:
+            await q.add("n", None, job_id=job_id)
+        await wait_for(lambda: "victim-1" in runs, timeout=10)
+        assert await q.cancel("victim-1")
+        await asyncio.wait_for(cancelled.wait(), 10)
+        await wait_for(lambda: _done(q, len(ids)), timeout=20)
+        assert sorted(runs) == sorted([*ids.values(), "victim-1"])  # none ran twice
+        assert (await q.get_job_state("victim-1")) == "failed"
+
     def test_worker_refuses_limits(self) -> None:
         from framework import RateLimit
 
