@@ -8,7 +8,7 @@ Nothing here knows about HTTP or terminals.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict
 
 import orjson
@@ -28,7 +28,7 @@ from framework.queue.flow import flow_summary
 from framework.queue.job import JobState
 from framework.queue.queue import ALL_STATES
 from framework.queue.scheduler import JobSchedulerInfo
-from framework.queue.scripts import script
+from framework.queue.scripts import LuaScript, script
 from framework.queue.serialization import as_text
 from framework.settings import redact_url
 
@@ -200,13 +200,12 @@ async def _load(queue: Queue, ids: Sequence[str]) -> list[tuple[Job[Any] | dict[
     if not ids:
         return []
     lua = script("jobSummary")
-    await queue._ensure_loaded(lua)
-    pipe = queue.client.pipeline(transaction=False)
-    for job_id in ids:
-        key = queue.partition_for(job_id).keys.job(job_id)
-        pipe.execute_command("EVALSHA", lua.sha, 1, key, SUMMARY_BYTES)
+
+    def summary(pipe: Any, part: Queue, job_id: str) -> None:
+        pipe.execute_command("EVALSHA", lua.sha, 1, part.keys.job(job_id), SUMMARY_BYTES)
+
     out: list[tuple[Job[Any] | dict[str, Any], Cut]] = []
-    for job_id, flat in zip(ids, await pipe.execute(), strict=True):
+    for job_id, flat in zip(ids, await _per_job(queue, ids, summary, lua), strict=True):
         if not flat:
             continue  # removed between the two reads
         fields = {as_text(k): v for k, v in zip(flat[::2], flat[1::2], strict=True)}
@@ -218,12 +217,40 @@ async def _load(queue: Queue, ids: Sequence[str]) -> list[tuple[Job[Any] | dict[
                 head = raw.decode("utf-8", "ignore") if isinstance(raw, bytes) else as_text(raw)
                 cut[field] = (head, int(size))
         try:
-            job = Job.from_hash(queue, job_id, fields)
+            job = Job.from_hash(queue.partition_for(job_id), job_id, fields)
         except CorruptJobError as exc:
             out.append(({"id": job_id, "name": "?", "corrupt": str(exc)}, {}))
             continue
         out.append((job, cut))
     return out
+
+
+async def _per_job(
+    queue: Queue, ids: Sequence[str], command: Callable[[Any, Queue, str], None], lua: LuaScript | None = None
+) -> list[Any]:
+    """One pipelined command per job id, sent to the queue (or partition) that holds the job: one pipeline
+    per partition, all at once (on a cluster each on its shard). Replies in `ids` order."""
+    groups: dict[int, tuple[Queue, list[int]]] = {}
+    for n, job_id in enumerate(ids):
+        part = queue.partition_for(job_id)
+        groups.setdefault(id(part), (part, []))[1].append(n)
+    replies: list[Any] = [None] * len(ids)
+
+    async def run(part: Queue, positions: list[int]) -> None:
+        if lua is not None:
+            await part._ensure_loaded(lua)
+        pipe = part.client.pipeline(transaction=False)
+        for n in positions:
+            command(pipe, part, ids[n])
+        for n, reply in zip(positions, await pipe.execute(), strict=True):
+            replies[n] = reply
+
+    await asyncio.gather(*(run(part, positions) for part, positions in groups.values()))
+    return replies
+
+
+def _hget_name(pipe: Any, part: Queue, job_id: str) -> None:
+    pipe.hget(part.keys.job(job_id), "name")
 
 
 def _cut_preview(head: str, size: int, limit: int = PREVIEW_CHARS) -> str:
@@ -335,10 +362,10 @@ async def _ids_by_name(queue: Queue, state: str, state_total: int, needle: str) 
         )
         if not chunk:
             break
-        pipe = queue.client.pipeline(transaction=False)
-        for job_id in chunk:
-            pipe.hget(queue.partition_for(job_id).keys.job(job_id), "name")
-        for job_id, raw in zip(chunk, await pipe.execute(), strict=True):
+        names = await _per_job(
+            queue, chunk, lambda pipe, part, job_id: pipe.hget(part.keys.job(job_id), "name")
+        )
+        for job_id, raw in zip(chunk, names, strict=True):
             if raw is None:
                 continue
             job_name = as_text(raw)
@@ -384,7 +411,8 @@ async def find_job(source: QueueSource, job_id: str, queue: str | None = None) -
     found: list[dict[str, Any]] = []
     for name in names:
         q = await source.get(name)
-        raw = await q.client.hget(q.partition_for(job_id).keys.job(job_id), "name")
+        part = q.partition_for(job_id)
+        raw = await part.client.hget(part.keys.job(job_id), "name")
         if raw is None:
             continue
         state = await q.get_job_state(job_id)

@@ -156,7 +156,8 @@ async def search_jobs(
             if (name, job_id) in seen:
                 continue
             try:
-                raw = await q.client.hget(q.partition_for(job_id).keys.job(job_id), "name")
+                part = q.partition_for(job_id)
+                raw = await part.client.hget(part.keys.job(job_id), "name")
             except ResponseError:  # not a job hash after all
                 continue
             if raw is None:
