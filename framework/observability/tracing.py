@@ -166,8 +166,8 @@ async def traced_flow(trees: list[Any], write: Callable[[], Awaitable[T]]) -> T:
 
 def attempt_context(job: Job[Any]) -> Any:
     """The OpenTelemetry context a job was added in (None: the current one)."""
-    carrier = job.raw_opts.get(TRACE_CONTEXT_OPTION)
-    if not isinstance(carrier, dict):
+    carrier = job.run_options.trace_context
+    if carrier is None:
         return None
     from opentelemetry import propagate
 

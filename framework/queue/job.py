@@ -9,6 +9,7 @@ from framework.errors import CorruptJobError, LockLostError
 from framework.queue import serialization
 from framework.queue.durations import Seconds
 from framework.queue.options import JobOptions, ParentRef
+from framework.queue.run_options import RunOptions
 from framework.queue.serialization import as_text
 
 if TYPE_CHECKING:
@@ -52,7 +53,9 @@ class Job(Generic[T]):
     __slots__ = (
         "_due_on",
         "_opts",
+        "_opts_text",
         "_raw_opts",
+        "_run_options",
         "attempts_made",
         "attempts_started",
         "data",
@@ -90,6 +93,8 @@ class Job(Generic[T]):
         self.data: Any = data
         self._raw_opts: dict[str, Any] = raw_opts or {}
         self._opts: JobOptions | None = None
+        self._run_options: RunOptions | None = None
+        self._opts_text: bytes | str | None = None  # the JSON `_raw_opts` was read from, if it was
         self.timestamp = timestamp
         self.delay = 0
         self.priority = 0
@@ -123,7 +128,8 @@ class Job(Generic[T]):
         try:
             job.data = serialization.loads(fields.get("data"))
             field = "opts"
-            raw_opts = serialization.loads(fields.get("opts"))
+            job._opts_text = fields.get("opts")
+            raw_opts = serialization.loads(job._opts_text)
             job._raw_opts = raw_opts if isinstance(raw_opts, dict) else {}
             field = "progress"
             job.progress = serialization.loads(fields.get("progress"))
@@ -168,7 +174,15 @@ class Job(Generic[T]):
 
     @property
     def raw_opts(self) -> dict[str, Any]:
+        """The options as stored (JSON), for copying them elsewhere; read them through `run_options`."""
         return self._raw_opts
+
+    @property
+    def run_options(self) -> RunOptions:
+        """The options the runtime uses, decoded once (never raises: see `RunOptions`)."""
+        if self._run_options is None:
+            self._run_options = RunOptions.of(self._opts_text, self._raw_opts)
+        return self._run_options
 
     @property
     def due_on(self) -> int | None:
@@ -184,7 +198,15 @@ class Job(Generic[T]):
 
     @property
     def attempts(self) -> int:
-        return int(self._raw_opts.get("attempts", 1))
+        """Attempts in all (the `attempts` option).
+
+        Raises:
+            ValueError: the stored value is not a positive whole number (the hash was changed by hand).
+        """
+        opts = self.run_options
+        if "attempts" in opts.corrupt:
+            raise ValueError(f"job {self.id}: stored attempts={opts.corrupt['attempts']!r} is not valid")
+        return opts.attempts
 
     # -- flows (framework/queue/flow.py) --------------------------------------------------------------
 
@@ -276,14 +298,12 @@ class Job(Generic[T]):
     @property
     def deduplication_id(self) -> str | None:
         """The job's deduplication id (`add(..., deduplication=Deduplication(id))`), or None."""
-        dedup = self._raw_opts.get("deduplication")
-        return dedup.get("id") if isinstance(dedup, dict) else None
+        return self.run_options.deduplication_id
 
     @property
     def group_id(self) -> str | None:
         """The fair group the job belongs to (`add(..., group_id=...)`), or None."""
-        gid = self._raw_opts.get("group_id")
-        return gid if isinstance(gid, str) else None
+        return self.run_options.group_id
 
     async def update_data(self, data: Any) -> None:
         """Replace the job's data (JSON). Raises JobNotFoundError when the job is gone."""

@@ -12,13 +12,14 @@ from typing import Any
 import structlog
 
 from framework.queue import serialization
-from framework.queue.backoff import Backoff, BackoffStrategy
+from framework.queue.backoff import BackoffStrategy
 from framework.queue.job import Job
-from framework.queue.options import DEFAULT_KEEP_COMPLETED, DEFAULT_KEEP_FAILED, KeepJobs, keep_for
 
 log = structlog.get_logger("nestq.worker")
 
 MAX_STACKTRACES = 10  # stack traces kept on a job, newest last
+# Stored options that, when corrupt, end a failed job at once, named in its reason (in this order).
+_FAILURE_OPTIONS = ("remove_on_fail", "attempts")
 
 
 class Outcome:
@@ -47,19 +48,10 @@ class Outcome:
         self.error = error
 
 
-def _keep(raw: Any, default: KeepJobs) -> tuple[int, int]:
-    if isinstance(raw, dict):
-        raw = KeepJobs.model_validate(raw)
-    return keep_for(raw, default)
-
-
 def completed(job: Job[Any], value: str, result: Any) -> Outcome:
-    """The handler returned `result` (already serialized as `value`)."""
-    try:
-        keep = _keep(job.raw_opts.get("remove_on_complete"), DEFAULT_KEEP_COMPLETED)
-    except Exception:  # corrupt stored option: the default retention, rather than a failed report
-        keep = keep_for(None, DEFAULT_KEEP_COMPLETED)
-    return Outcome(job, "completed", value, "", keep, result=result)
+    """The handler returned `result` (already serialized as `value`). A corrupt stored retention rule
+    gives the default retention (see `RunOptions`), rather than a failed report."""
+    return Outcome(job, "completed", value, "", job.run_options.keep_completed, result=result)
 
 
 MAX_REASON_CHARS = 2_000  # a failure reason as stored on the job, in the event stream and in the logs
@@ -93,14 +85,6 @@ def _stack(exc: BaseException) -> str:
     return cap_text(text, MAX_STACK_CHARS)
 
 
-def _attempts(raw: dict[str, Any]) -> int | None:
-    """The job's `attempts`, or None when the stored value is not a positive integer (corrupt)."""
-    value = raw.get("attempts", 1)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        return None
-    return value
-
-
 def failure(
     job: Job[Any], exc: BaseException, *, retry: bool, strategies: dict[str, BackoffStrategy] | None = None
 ) -> Outcome:
@@ -108,34 +92,29 @@ def failure(
 
     Never raises: a broken exception (its `__str__` raises) or corrupt stored options still give an outcome
     (corrupt options end the job failed, naming them), so `attempts` always holds."""
-    raw = job.raw_opts if isinstance(job.raw_opts, dict) else {}
+    opts = job.run_options
     reason = describe(exc)
     stack = [cap_text(str(s), MAX_STACK_CHARS) for s in job.stacktrace[-MAX_STACKTRACES:]]
     stack = [*stack, _stack(exc)][-MAX_STACKTRACES:]
-    problems: list[str] = []
-    try:
-        keep = _keep(raw.get("remove_on_fail"), DEFAULT_KEEP_FAILED)
-    except Exception:
-        problems.append(f"remove_on_fail={cap_text(repr(raw.get('remove_on_fail')), 100)}")
-        keep = keep_for(None, DEFAULT_KEEP_FAILED)
-    attempts = _attempts(raw)
-    if attempts is None:
-        problems.append(f"attempts={cap_text(repr(raw.get('attempts')), 100)}")
-        attempts = 1
+    problems = [
+        f"{name}={cap_text(repr(opts.corrupt[name]), 100)}"
+        for name in _FAILURE_OPTIONS
+        if name in opts.corrupt
+    ]
+    keep = opts.keep_failed
     if problems:
         reason = cap_text(
             f"{reason} (and the job's stored options are corrupt: {', '.join(problems)}; not retried)",
             MAX_REASON_CHARS,
         )
         retry = False
-    if retry and job.attempts_made + 1 < attempts:
+    if retry and job.attempts_made + 1 < opts.attempts:
         delay = 0.0
-        backoff_raw = raw.get("backoff")
-        if backoff_raw:
+        if opts.backoff_error is not None:
+            log.error("backoff strategy failed; retrying without delay", error=describe(opts.backoff_error))
+        elif opts.backoff is not None:
             try:
-                delay = Backoff.model_validate(backoff_raw).compute(
-                    job.attempts_made + 1, exc, job, strategies
-                )
+                delay = opts.backoff.compute(job.attempts_made + 1, exc, job, strategies)
             except Exception as bexc:
                 log.error("backoff strategy failed; retrying without delay", error=describe(bexc))
         log.info("job failed; will retry", reason=reason, delay=round(delay, 3))
@@ -149,11 +128,7 @@ def cancelled(job: Job[Any], exc: BaseException, reason: str) -> Outcome:
     """The job was cancelled (or its run stopped on purpose): it ends failed, without retry."""
     kept = job.stacktrace[-MAX_STACKTRACES:]
     stack = serialization.dumps([cap_text(str(s), MAX_STACK_CHARS) for s in kept])
-    try:
-        keep = _keep(job.raw_opts.get("remove_on_fail"), DEFAULT_KEEP_FAILED)
-    except Exception:
-        keep = keep_for(None, DEFAULT_KEEP_FAILED)
-    return Outcome(job, "failed", reason, stack, keep, error=exc)
+    return Outcome(job, "failed", reason, stack, job.run_options.keep_failed, error=exc)
 
 
 def waiting_children(job: Job[Any]) -> Outcome:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Unpack, cast
 
 from redis.asyncio import Redis
 
@@ -17,6 +17,7 @@ from framework.observability import workers as _workers
 from framework.observability.metrics import Metrics
 from framework.observability.workers import WorkerInfo
 from framework.queue import scheduler, serialization
+from framework.queue.add_options import AddOptions
 from framework.queue.control import JobControl, is_controlled
 from framework.queue.durations import Seconds, to_ms, to_seconds
 from framework.queue.job import FINISHED_STATES, Job, JobState
@@ -202,20 +203,20 @@ class Queue(JobControl):
         job.delay, job.priority = entry[4], entry[5]
         return job
 
-    async def add(self, name: str, data: Any = None, **opts: Any) -> Job[Any]:
+    async def add(self, name: str, data: Any = None, **options: Unpack[AddOptions]) -> Job[Any]:
         """Add a job and return it.
 
-        Keyword arguments are job options: job_id, priority, delay, attempts, backoff, lifo, timeout,
-        remove_on_complete, remove_on_fail, deduplication (`Deduplication(id, ttl=, extend=, replace=)`),
-        group_id (fair groups). A second add with the same job_id, or a deduplicated one, returns the
-        existing job and writes nothing. With `repeat=Repeat(...)` it upserts a job scheduler instead (see
-        `upsert_job_scheduler`; its id is `job_id`, else derived from the name and the pattern) and returns
-        the scheduler's next job. Concurrent calls are sent together (see `framework.queue.producer`).
+        Keyword arguments are job options (`AddOptions` names and types each one). A second add with the
+        same job_id, or a deduplicated one, returns the existing job and writes nothing. With
+        `repeat=Repeat(...)` it upserts a job scheduler instead (see `upsert_job_scheduler`; its id is
+        `job_id`, else derived from the name and the pattern) and returns the scheduler's next job.
+        Concurrent calls are sent together (see `framework.queue.producer`).
 
         Raises:
             InvalidJobDataError (a TypeError): `data` cannot be carried by JSON (the message names the path).
             ValueError: an invalid option (negative delay, priority out of range, attempts < 1, ...).
         """
+        opts = cast(dict[str, Any], options)  # validated by JobOptions in _prepare
         if opts.get("repeat") is not None:
             return await self._add_scheduled(name, data, opts)
         if tracing.is_active():

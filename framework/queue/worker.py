@@ -864,8 +864,7 @@ class Worker:
         return await self._attempt(job)
 
     async def _attempt(self, job: Job[Any]) -> Outcome | None:
-        raw = job.raw_opts
-        timeout = raw.get("timeout")
+        timeout = job.run_options.timeout
         try:
             if timeout:
                 try:
