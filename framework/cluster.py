@@ -137,6 +137,7 @@ class ClusterTopology:
         self.options = options
         self.name = name
         self._owners: list[tuple[str, int] | None] = []
+        self._primaries: set[tuple[str, int]] = set()
         self._stale = True
         self._refreshed_at = 0.0
         self._last_error_at = -_QUIET
@@ -153,7 +154,9 @@ class ClusterTopology:
     def moved(self, error: MovedError) -> None:
         """A MOVED reply: the slot is served elsewhere now (the map is asked again too)."""
         if self._owners:
-            self._owners[error.slot_id] = (str(error.host), int(error.port))
+            address = (str(error.host), int(error.port))
+            self._owners[error.slot_id] = address
+            self._primaries.add(address)
         self.failed(error)
 
     def failed(self, error: BaseException) -> None:
@@ -226,6 +229,7 @@ class ClusterTopology:
     def _apply(self, owners: list[tuple[str, int] | None], replicas: list[tuple[str, int]]) -> None:
         before = self._owners
         self._owners = owners
+        self._primaries = set(dict.fromkeys(owner for owner in owners if owner is not None))
         self._replicas = replicas
         self._stale = False
         if before and before != owners:
@@ -236,7 +240,11 @@ class ClusterTopology:
 
     def primaries(self) -> list[tuple[str, int]]:
         """Every master serving at least one slot, as last seen."""
-        return list(dict.fromkeys(owner for owner in self._owners if owner is not None))
+        return list(self._primaries)
+
+    def is_primary(self, address: tuple[str, int]) -> bool:
+        """Whether `address` served a slot at the last look (True before the first one)."""
+        return not self._owners or address in self._primaries
 
     def _all_nodes(self) -> list[tuple[str, int]]:
         return list(getattr(self, "_replicas", []))
@@ -249,7 +257,11 @@ def _address(node: list[Any], asked: str) -> tuple[str, int]:
 
 
 class _SlotMixin:
-    """A connection that goes to whichever master serves its slot, looked up each time it connects."""
+    """A connection that goes to whichever master serves its slot, looked up each time it connects.
+
+    A command for another slot (a caller mixing queues on one client) is answered MOVED: the connection then
+    reconnects to the node named in the reply and the command is sent again there; it stays on that node
+    while it is a master, so a client used for keys of several slots works, paying a reconnect per move."""
 
     host: str
     port: int
@@ -257,16 +269,19 @@ class _SlotMixin:
     def __init__(self, *, topology: ClusterTopology, slot: int, **kwargs: Any) -> None:
         self._topology = topology
         self._slot = slot
+        self._redirect: tuple[str, int] | None = None  # from a MOVED reply: where to connect next
         super().__init__(**kwargs)
 
     async def connect(self) -> None:
-        owner = self._topology.owner(self._slot)
-        if owner is not None and (self.host, self.port) != owner and self.is_connected:  # type: ignore[attr-defined]
-            await self.disconnect()  # type: ignore[attr-defined]  # the slot moved: follow it
+        if self.is_connected and (  # type: ignore[attr-defined]
+            self._redirect is not None or not self._topology.is_primary((self.host, self.port))
+        ):
+            await self.disconnect()  # type: ignore[attr-defined]  # moved, or no longer a master: follow
         await super().connect()  # type: ignore[misc]
 
     async def _connect(self) -> None:
-        self.host, self.port = await self._topology.address(self._slot)
+        redirect, self._redirect = self._redirect, None
+        self.host, self.port = redirect or await self._topology.address(self._slot)
         try:
             await super()._connect()  # type: ignore[misc]
         except (TimeoutError, OSError, RedisError) as exc:
@@ -278,6 +293,7 @@ class _SlotMixin:
             return await super().read_response(*args, **kwargs)  # type: ignore[misc]
         except MovedError as exc:
             self._topology.moved(exc)
+            self._redirect = (str(exc.host), int(exc.port))
             raise
         except CLUSTER_RETRY_ERRORS as exc:
             self._topology.failed(exc)
