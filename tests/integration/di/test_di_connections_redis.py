@@ -167,6 +167,7 @@ class MailProcessor:
         return "sent"
 
 
+@pytest.mark.single_node(reason="uses database 1 of the same server; a cluster has only database 0")
 async def test_named_connection_holds_its_queues_and_runs_their_processors(
     redis_url: str, prefix: str, redis: aioredis.Redis, db1: aioredis.Redis
 ) -> None:

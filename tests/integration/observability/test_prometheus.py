@@ -15,7 +15,7 @@ from framework.settings import DashboardSettings
 
 DRAIN = """
 import asyncio, sys
-import redis.asyncio as aioredis
+from framework.connection import create_client
 from framework import UnrecoverableError
 from framework.queue import Worker
 
@@ -27,7 +27,7 @@ async def handler(job):
 
 async def main():
     # Both processes start together (a barrier in Redis), so both take part in the drain.
-    r = aioredis.Redis.from_url(sys.argv[1])
+    r, _ = create_client(sys.argv[1])  # a RedisCluster on a cluster URL
     await r.incr(sys.argv[3])
     while int(await r.get(sys.argv[3])) < 2:
         await asyncio.sleep(0.01)

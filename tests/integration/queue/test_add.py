@@ -154,6 +154,7 @@ class TestAddBulk:
         assert await redis.llen(q.keys.wait) == 4
 
 
+@pytest.mark.single_node(reason="a plain client's own pool and CLIENT LIST of one node")
 class TestHeldConnection:
     """add() keeps one connection of the client's pool (framework/queue/held_connection.py)."""
 

@@ -134,7 +134,7 @@ class TestCommandDeadline:
     async def test_blocking_reads_are_not_bound_by_the_deadline(self, redis_url, prefix, deadline) -> None:
         """Clients for blocking reads carry no command deadline; a worker idling longer than it is fine."""
         deadline(0.3)
-        client, _ = create_redis(redis_url)
+        client, _ = create_redis(redis_url, key=f"{{{prefix}:idle}}")
         assert client.connection_pool.connection_kwargs["retry"].command_timeout == 0.3
         blocking = clone_redis(client)
         assert blocking.connection_pool.connection_kwargs["retry"].command_timeout is None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
 from framework.connection import create_redis
 from framework.queue import Queue, Worker
 from framework.testing import capture_logs
@@ -12,6 +14,9 @@ from framework.testing import capture_logs
 PROCESSORS = 150
 
 
+@pytest.mark.single_node(
+    reason="one plain client's pool shared by 150 workers; on a cluster each queue has a client of its own"
+)
 async def test_150_workers_on_one_shared_client_all_finish(redis_url, prefix) -> None:
     """150 workers sharing the app's client (as an Application's processors do) all finish their jobs,
     and nothing is logged as Redis being unreachable."""

@@ -124,6 +124,7 @@ async def test_a_connection_killed_while_idle_is_replaced_without_an_outage(
     assert errors == []
 
 
+@pytest.mark.single_node(reason="ACL SETUSER reaches one node, and the URL is built as redis://")
 async def test_close_while_blocked_without_client_unblock_rights_still_ends_the_wait(
     redis_url: str, prefix: str, redis: Any
 ) -> None:

@@ -434,6 +434,7 @@ class TestClose:
         assert loop.time() - started < 1.0
 
 
+@pytest.mark.single_node(reason="a plain client's connection pool")
 async def test_a_client_with_a_tiny_pool_is_warned_about(redis_url, prefix) -> None:
     """A caller's client whose pool cannot serve a worker's concurrent calls gets a warning naming the fix."""
     client = Redis(connection_pool=ConnectionPool.from_url(redis_url, max_connections=2))
