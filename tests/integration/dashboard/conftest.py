@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from framework.queue import Job, Queue, Worker
+from framework.settings import get_settings
 
 BASE = "/admin/queues"
 XSS = "<script>alert(1)</script>"
@@ -93,3 +94,13 @@ async def csrf_token(http: httpx.AsyncClient, base: str = BASE) -> str:
     token = http.cookies.get("nestq_csrf")
     assert token
     return token
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, prefix: str) -> Iterator[None]:
+    """The CLI's settings point at the test server and this test's prefix."""
+    monkeypatch.setenv("NESTQ_REDIS_URL", redis_url)
+    monkeypatch.setenv("NESTQ_PREFIX", prefix)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -21,7 +21,6 @@ import structlog
 import framework.logging
 from framework.cli import main
 from framework.queue import Job, Queue, Worker
-from framework.settings import get_settings
 
 APP = "tests.integration.dashboard.cli_app:AppModule"
 ESC = "\x1b[31m"
@@ -38,16 +37,6 @@ def restore_logging() -> Iterator[None]:
     root.setLevel(level)
     framework.logging._handler = installed
     structlog.reset_defaults()
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, prefix: str) -> Iterator[None]:
-    """The CLI's settings point at the test server and this test's prefix."""
-    monkeypatch.setenv("NESTQ_REDIS_URL", redis_url)
-    monkeypatch.setenv("NESTQ_PREFIX", prefix)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.fixture

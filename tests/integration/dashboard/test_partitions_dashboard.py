@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from framework.cli import main
 from framework.dashboard import create_dashboard, data
 from framework.observability.metrics import get_totals
 from framework.queue import Job, Queue, Worker
-from framework.settings import get_settings
 
 from .conftest import BASE, client
 
@@ -60,15 +58,6 @@ async def test_discovered_once_with_summed_counts_and_job_pages(
         assert totals.jobs[("send", "completed")] == 6
     finally:
         await source.close()
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, prefix: str) -> Iterator[None]:
-    monkeypatch.setenv("NESTQ_REDIS_URL", redis_url)
-    monkeypatch.setenv("NESTQ_PREFIX", prefix)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_cli_shows_one_queue(
