@@ -24,7 +24,8 @@ Phases, each on a fresh queue with the default options (retention, metrics, even
 - `add bulk`: add_bulk of 1,000-job chunks; `add single`: one `add()` at a time (n/4 jobs);
 - `fetch`: moveToActive taking 25 jobs per call (what one report of a 50-slot worker takes);
 - `finish`: moveToFinished completing 25 jobs per call with no fetch (the worker's own `_flush`);
-- `drain`: a real Worker (concurrency 50) draining n jobs: finish + fetch as it runs in production.
+- `drain`: a real Worker (concurrency 50) draining n jobs: finish + fetch as it runs in production;
+- `drain 3 partitions`: the same on a queue of 3 partitions (`Queue(name, partitions=3)`), on this server.
 
 Against --url (a shared server) other clients' commands land in the same counters: use your own server.
 """
@@ -257,6 +258,25 @@ async def measure(url: str, n: int, own: bool, callgrind_pid: int | None = None)
 
     out.append(await _measure(probe, "drain", n, drain))
     await q.obliterate(force=True)
+
+    # The same drain on a queue of 3 partitions (framework/queue/partitioned.py), on this one server.
+    parts = Queue("p", connection=url, prefix=prefix, partitions=3)
+    await _add_bulk(parts, n)
+    done.clear()
+    count = 0
+
+    async def drain_partitioned() -> None:
+        worker = Worker(
+            "p", handler_async, connection=url, prefix=prefix, concurrency=2 * BATCH, partitions=3
+        )
+        task = asyncio.create_task(worker.run())
+        await done.wait()
+        await worker.close()
+        await task
+
+    out.append(await _measure(probe, "drain 3 partitions", n, drain_partitioned))
+    await parts.obliterate(force=True)
+    await parts.close()
 
     single = max(n // 4, 1)
     out.append(await _measure(probe, "add single", single, lambda: _add_single(q, single)))

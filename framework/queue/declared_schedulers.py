@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from framework.queue.options import Repeat
+from framework.queue.routing import partition_of
 from framework.queue.scheduler import OptionsLike
 from framework.queue.scripts import script
 from framework.queue.serialization import as_text
@@ -45,7 +46,10 @@ class DeclaredScheduler:
 
 async def declared_scheduler_ids(queue: Queue) -> set[str]:
     """The ids of `queue`'s schedulers that code has declared (as of the last start)."""
-    return {as_text(x) for x in await queue.client.smembers(queue.keys.declared_schedulers)}
+    ids: set[str] = set()
+    for part in queue.parts:
+        ids |= {as_text(x) for x in await part.client.smembers(part.keys.declared_schedulers)}
+    return ids
 
 
 async def sync_declared_schedulers(queue: Queue, schedulers: Sequence[DeclaredScheduler]) -> list[str]:
@@ -56,6 +60,13 @@ async def sync_declared_schedulers(queue: Queue, schedulers: Sequence[DeclaredSc
     Returns:
         The ids removed because the code no longer declares them.
     """
+    if len(queue.parts) > 1:
+        # A partitioned queue: each partition keeps the declared schedulers that live in it (by their id).
+        removed: list[str] = []
+        for index, part in enumerate(queue.parts):
+            mine = [s for s in schedulers if partition_of(s.id, len(queue.parts)) == index]
+            removed += await sync_declared_schedulers(part, mine)
+        return sorted(removed)
     k = queue.keys
     wanted = [s.id for s in schedulers]
     before = await declared_scheduler_ids(queue)
@@ -66,7 +77,7 @@ async def sync_declared_schedulers(queue: Queue, schedulers: Sequence[DeclaredSc
         await queue.upsert_job_scheduler(
             declared.id, declared.repeat, name=declared.name, data=declared.data, opts=declared.opts
         )
-    removed: list[str] = []
+    removed = []
     for sid in sorted(before - set(wanted)):
         status = int(
             await script("removeDeclaredScheduler")(

@@ -8,7 +8,12 @@ import zlib
 import pytest
 
 from framework import Deduplication, PartitionMismatchError
-from framework.queue import Queue, QueueEvents, Worker
+from framework.queue import Queue, QueueEvents, Repeat, Worker
+from framework.queue.declared_schedulers import (
+    DeclaredScheduler,
+    declared_scheduler_ids,
+    sync_declared_schedulers,
+)
 from framework.queue.partitioned import PartitionedQueue
 from framework.queue.routing import job_partition, partition_of
 from framework.testing import capture_logs
@@ -83,6 +88,24 @@ class TestRouting:
         with pytest.raises(ValueError, match="cannot contain '#'"):
             Queue("hot#1", partitions=2)
         assert await q.count() == 0
+
+
+class TestSchedulers:
+    async def test_schedulers_live_in_their_partition_and_declared_ones_sync(self, make_queue) -> None:
+        q = make_queue("hot", partitions=K)
+        declared = [DeclaredScheduler(id=f"s{i}", repeat=Repeat(every=3600), name="tick") for i in range(6)]
+        assert await sync_declared_schedulers(q, declared) == []
+        ids = {f"s{i}" for i in range(6)}
+        assert {s.id for s in await q.get_job_schedulers()} == ids
+        assert await declared_scheduler_ids(q) == ids
+        assert await q.count() == 6  # each scheduler's next run is waiting
+        for sid in ids:
+            part = q.parts[partition_of(sid, K)]
+            assert await part.get_job_scheduler(sid) is not None
+        removed = await sync_declared_schedulers(q, declared[:2])
+        assert removed == ["s2", "s3", "s4", "s5"]
+        assert {s.id for s in await q.get_job_schedulers()} == {"s0", "s1"}
+        assert await q.count() == 2
 
 
 class TestMismatch:
