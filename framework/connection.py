@@ -27,11 +27,12 @@ try:
 except ImportError:  # pragma: no cover - hiredis comes with redis[hiredis]
     hiredis = None  # type: ignore[assignment]
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from framework import cluster
+from framework import cluster, sentinel
 from framework.errors import CommandTimeoutError, RedisAccessError, RedisUnavailableError
 
 Connection = str | Redis | RedisCluster | None
@@ -230,6 +231,8 @@ def create_redis(connection: Connection, *, key: str | bytes | None = None) -> t
         if key is None:
             raise TypeError("a Redis Cluster client is made per hash slot: pass key= (a queue's key)")
         client = cluster.slot_client(topology, key, options)
+    elif sentinel.is_sentinel_url(url):
+        client = sentinel.create_sentinel_redis(url, **options)
     else:
         pool = BlockingConnectionPool.from_url(url, **options)
         client = Redis(connection_pool=pool)
@@ -309,9 +312,11 @@ def clone_redis(client: Redis, *, name: str | None = None) -> Redis:
         kwargs["retry"] = retry.without_timeout()  # the caller bounds each blocking wait itself
     if name is not None:
         kwargs["client_name"] = name
-    pool = client.connection_pool.__class__(
-        connection_class=client.connection_pool.connection_class, **kwargs
-    )
+    original = client.connection_pool
+    if isinstance(original, SentinelConnectionPool):  # also bound to a service and its sentinels
+        pool = sentinel.clone_sentinel_pool(original, kwargs)
+    else:
+        pool = original.__class__(connection_class=original.connection_class, **kwargs)
     return Redis(connection_pool=pool)
 
 

@@ -18,7 +18,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DashboardSettings", "Settings", "get_settings", "normalize_log_level", "redact_url"]
 
-REDIS_URL_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+REDIS_URL_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+cluster",
+    "rediss+cluster",
+    "redis+sentinel",
+    "rediss+sentinel",
+)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # `scheme://user:password@` anywhere in a text. The password runs to the last `@` before whitespace,
@@ -113,8 +121,10 @@ class Settings(BaseSettings):
 
     Attributes:
         redis_url: ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL, or a Redis Cluster:
-            ``redis+cluster://host:port[,host:port...]`` (``rediss+cluster://`` for TLS; any node is a seed);
-            password and TLS options go in the URL. None (the default) runs the embedded server.
+            ``redis+cluster://host:port[,host:port...]`` (``rediss+cluster://`` for TLS; any node is a seed),
+            or a Sentinel-managed master: ``redis+sentinel://host:port[,host:port...]/SERVICE[/db]``
+            (``rediss+sentinel://``); password and TLS options go in the URL. None (the default) runs the
+            embedded server.
         prefix: first part of every key nestq writes.
         log_format: ``console`` (human, for development) or ``json`` (one object per line).
         log_level: ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` or ``CRITICAL``.
@@ -161,12 +171,17 @@ class Settings(BaseSettings):
         if scheme not in REDIS_URL_SCHEMES:
             raise ValueError(
                 "NESTQ_REDIS_URL must start with redis://, rediss:// or unix:// (redis+cluster:// or "
-                f"rediss+cluster:// for a Redis Cluster), got {redact_url(value)!r}"
+                "rediss+cluster:// for a Redis Cluster, redis+sentinel:// or rediss+sentinel:// for a "
+                f"Sentinel-managed master), got {redact_url(value)!r}"
             )
         if scheme.endswith("+cluster"):
             from framework.cluster import parse_cluster_url
 
             parse_cluster_url(value)  # a clear error now rather than at the first command
+        if scheme.endswith("+sentinel"):
+            from framework.sentinel import parse_sentinel_url
+
+            parse_sentinel_url(value)  # a clear error now rather than at the first connection
         return value
 
     @field_validator("prefix")

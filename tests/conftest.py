@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 import structlog
 
+from tests.support.clients import raw_client
 from tests.support.local_cluster import LocalCluster, available
 from tests.support.own_server import OwnServer
 
@@ -79,15 +80,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def prefix() -> str:
     """A key prefix no other test uses, so tests never see each other's keys."""
     return f"t{uuid.uuid4().hex[:12]}"
-
-
-def raw_client(url: str) -> aioredis.Redis:
-    """A plain redis-py client for `url` (a `RedisCluster` for a cluster URL), for assertions on keys."""
-    from framework.cluster import create_cluster, is_cluster_url
-
-    if is_cluster_url(url):
-        return create_cluster(url)  # type: ignore[return-value]  # the same commands, routed by key
-    return aioredis.Redis.from_url(url)
 
 
 @pytest.fixture

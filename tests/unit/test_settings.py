@@ -131,7 +131,14 @@ class TestSettings:
         assert Settings().prefix == "fromenv"
 
     @pytest.mark.parametrize(
-        "url", ["redis://localhost:6379/0", "rediss://u:p@host:6380", "unix:///run/redis.sock?db=2"]
+        "url",
+        [
+            "redis://localhost:6379/0",
+            "rediss://u:p@host:6380",
+            "unix:///run/redis.sock?db=2",
+            "redis+sentinel://s1:26379,s2:26379/mymaster/2",
+            "rediss+sentinel://:pw@s1:26379/mymaster",
+        ],
     )
     def test_accepted_url_schemes(self, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
         """redis://, rediss:// and unix:// URLs are accepted as they are."""
@@ -151,7 +158,8 @@ class TestSettings:
         with pytest.raises(ValidationError) as info:
             Settings()
         message = str(info.value)
-        assert "redis://, rediss:// or unix://" in message
+        for scheme in ("redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://"):
+            assert scheme in message
         assert SECRET not in message
 
     @pytest.mark.parametrize(

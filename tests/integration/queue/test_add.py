@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import ConnectionPool, Redis
 
 from framework import Backoff, InvalidJobDataError, JobState, KeepJobs, Queue
+from tests.support.clients import raw_client
 
 
 class TestAdd:
@@ -159,7 +160,7 @@ class TestHeldConnection:
     """add() keeps one connection of the client's pool (framework/queue/held_connection.py)."""
 
     async def test_add_after_its_connection_was_killed_writes_the_job_once(self, redis_url, prefix) -> None:
-        client = Redis.from_url(redis_url, client_name="nestq-test-held")
+        client = raw_client(redis_url, client_name="nestq-test-held")
         async with Queue("held", connection=client, prefix=prefix) as q:
             first = await q.add("n", {"i": 1})
             [held] = [
@@ -176,7 +177,7 @@ class TestHeldConnection:
         await client.aclose()
 
     async def test_close_gives_the_connection_back_to_a_client_passed_in(self, redis_url, prefix) -> None:
-        client = Redis.from_url(redis_url)
+        client = raw_client(redis_url)
         q = Queue("held", connection=client, prefix=prefix)
         await q.add("n", {"i": 1})
         pool = client.connection_pool

@@ -1,0 +1,31 @@
+"""Sentinel setups of the tests' own (1 master, 1 replica, 3 sentinels on ports 7400-7479), stopped by pid."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.sentinel_setup import SentinelSetup
+
+needs_redis_server = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="a Sentinel setup needs the redis-server binary"
+)
+
+
+@pytest.fixture(scope="module")
+def sentinel_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSetup]:
+    """One setup for the tests of a module that do not fail it over."""
+    setup = SentinelSetup(tmp_path_factory.mktemp("sentinel")).start()
+    yield setup
+    setup.stop()
+
+
+@pytest.fixture
+def failover_setup(tmp_path: Path) -> Iterator[SentinelSetup]:
+    """A setup of this test's own, to fail over."""
+    setup = SentinelSetup(tmp_path / "sentinel").start()
+    yield setup
+    setup.stop()
