@@ -392,6 +392,31 @@ def _shutdown_timeout_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def _processes_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--process-index", type=int, hidden=True)(f)  # set by the supervisor on its children
+    return click.option(
+        "-p",
+        "--processes",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help="Worker processes, under one supervisor that restarts a crashed one and drains all on SIGTERM.",
+    )(f)
+
+
+def _supervise(ctx: click.Context, args: list[str], processes: int, shutdown_timeout: float) -> int:
+    """Run `nestq ARGS` as `processes` children of a supervisor (framework/supervisor.py)."""
+    from framework.supervisor import Supervisor
+
+    for name in ("log_level", "log_format"):
+        value = _global(ctx, name)
+        if value:
+            args += [f"--{name.replace('_', '-')}", str(value)]
+    children = {i: ["--process-index", str(i)] for i in range(processes)}
+    return Supervisor(args, processes, shutdown_timeout=shutdown_timeout, child_args=children).run()
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     """What `nestq run` / `nestq worker` were asked to run."""
@@ -410,6 +435,7 @@ class ServeOptions:
     epilog=examples(
         "nestq run container:AppModule",
         "nestq run container:AppModule --port 8001",
+        "nestq run container:AppModule --processes 4",
         "NESTQ_REDIS_URL=redis://localhost:6379/0 nestq run container:AppModule --log-format json",
     ),
 )
@@ -419,19 +445,36 @@ class ServeOptions:
 @click.option(
     "--port", type=click.IntRange(0, 65535), help="Dashboard port (default: NESTQ_DASHBOARD__PORT or 8000)."
 )
-def run_command(app: str, shutdown_timeout: float, host: str | None, port: int | None) -> int:
+@_processes_options
+@click.pass_context
+def run_command(
+    ctx: click.Context,
+    app: str,
+    shutdown_timeout: float,
+    host: str | None,
+    port: int | None,
+    processes: int,
+    process_index: int | None,
+) -> int:
     """Run the application: every processor's worker, every queue event listener and the dashboard.
 
     Runs until SIGINT/SIGTERM, then shuts down gracefully and exits 0. The dashboard is served
     while NESTQ_DASHBOARD__ENABLED is true (the default); a port in use only skips the dashboard.
+    With --processes N, N processes run the workers; the first of them also runs the event listeners
+    and serves the dashboard and /metrics (whose numbers come from Redis, so they cover all N).
     """
     module = load_module(app)
+    if processes > 1:
+        args = ["run", app, "--shutdown-timeout", str(shutdown_timeout)]
+        args += [*(["--host", host] if host else []), *(["--port", str(port)] if port is not None else [])]
+        return _supervise(ctx, args, processes, shutdown_timeout)
+    first = not process_index  # a child other than the first: workers only
     options = ServeOptions(
         workers=True,
-        listeners=True,
+        listeners=first,
         concurrency=None,
         shutdown_timeout=shutdown_timeout,
-        dashboard=True,
+        dashboard=first,
         host=host,
         port=port,
     )
@@ -443,6 +486,7 @@ def run_command(app: str, shutdown_timeout: float, host: str | None, port: int |
     epilog=examples(
         "nestq worker container:AppModule",
         "nestq worker container:AppModule --queue email --queue reports --concurrency 8",
+        "nestq worker container:AppModule --processes 4",
     ),
 )
 @click.argument("app", metavar="MODULE:ATTR", help=_APP_HELP)
@@ -451,14 +495,28 @@ def run_command(app: str, shutdown_timeout: float, host: str | None, port: int |
 )
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), help="Jobs at once per worker.")
 @_shutdown_timeout_option
+@_processes_options
+@click.pass_context
 def worker_command(
-    app: str, queues: tuple[str, ...], concurrency: int | None, shutdown_timeout: float
+    ctx: click.Context,
+    app: str,
+    queues: tuple[str, ...],
+    concurrency: int | None,
+    shutdown_timeout: float,
+    processes: int,
+    process_index: int | None,
 ) -> int:
     """Run workers only: those of every processor, or of the --queue ones (no event listeners).
 
-    Runs until SIGINT/SIGTERM, then shuts down gracefully and exits 0.
+    Runs until SIGINT/SIGTERM, then shuts down gracefully and exits 0. With --processes N, a supervisor
+    runs N worker processes, restarts one that crashes, and drains them all on SIGTERM.
     """
     module = load_module(app)
+    if processes > 1:
+        args = ["worker", app, "--shutdown-timeout", str(shutdown_timeout)]
+        args += [x for q in queues for x in ("--queue", q)]
+        args += ["--concurrency", str(concurrency)] if concurrency else []
+        return _supervise(ctx, args, processes, shutdown_timeout)
     options = ServeOptions(
         workers=list(queues) or True,
         listeners=False,
