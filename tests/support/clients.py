@@ -4,14 +4,30 @@ Cluster or a Sentinel-managed master)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
 
-from framework.sentinel import create_sentinel_redis, is_sentinel_url
+from framework.sentinel import is_sentinel_url, parse_sentinel_url
 
 
 def raw_client(url: str, **kwargs: Any) -> aioredis.Redis:
-    """`redis.asyncio.Redis.from_url(url, **kwargs)`, also for `redis+sentinel://` URLs."""
+    """`redis.asyncio.Redis.from_url(url, **kwargs)`, also for `redis+sentinel://` URLs (then a plain
+    redis-py `Sentinel(...).master_for(...)` client: a non-blocking pool, as `from_url` makes)."""
+    if not is_sentinel_url(url):
+        return aioredis.Redis.from_url(url, **kwargs)
+    spec = parse_sentinel_url(url)
+    auth = {"username": spec.username, "password": spec.password}
+    options = {**spec.options, **{k: v for k, v in auth.items() if v is not None}, "db": spec.db, **kwargs}
+    manager = Sentinel(spec.sentinels)  # type: ignore[no-untyped-call]
+    return manager.master_for(spec.service, **options)  # type: ignore[no-any-return,no-untyped-call]
+
+
+def other_db(url: str, db: int = 1) -> str:
+    """The same server (or Sentinel service), database `db`."""
+    parts = urlsplit(url)
     if is_sentinel_url(url):
-        return create_sentinel_redis(url, **kwargs)
-    return aioredis.Redis.from_url(url, **kwargs)
+        service = parts.path.strip("/").split("/")[0]
+        return urlunsplit(parts._replace(path=f"/{service}/{db}"))
+    return urlunsplit(parts._replace(path=f"/{db}"))

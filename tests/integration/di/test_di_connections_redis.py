@@ -6,7 +6,6 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -26,6 +25,7 @@ from framework import (
     provide,
 )
 from framework.di import ConnectionToken
+from tests.support.clients import other_db, raw_client
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,10 @@ def settings_module(settings: AppSettings) -> type[Module]:
     return SettingsModule
 
 
-def other_db(url: str) -> str:
-    """The same server, database 1 (a second connection without a second server)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/1"))
-
-
 @pytest.fixture
 async def db1(redis_url: str, prefix: str) -> AsyncIterator[aioredis.Redis]:
     """A raw client on database 1; deletes this test's keys there at teardown."""
-    client = aioredis.Redis.from_url(other_db(redis_url))
+    client = raw_client(other_db(redis_url))
     yield client
     keys = [k async for k in client.scan_iter(match=f"{{{prefix}*", count=1000)]
     if keys:

@@ -6,7 +6,6 @@ import math
 from datetime import datetime, timedelta
 
 import pytest
-from redis.asyncio import ConnectionPool, Redis
 
 from framework import Backoff, InvalidJobDataError, JobState, KeepJobs, Queue
 from tests.support.clients import raw_client
@@ -189,7 +188,7 @@ class TestHeldConnection:
 
     async def test_a_one_connection_pool_is_not_held(self, redis_url, prefix) -> None:
         """A caller's deliberately small pool keeps its connection for their other commands."""
-        client = Redis(connection_pool=ConnectionPool.from_url(redis_url, max_connections=1))
+        client = raw_client(redis_url, max_connections=1)
         async with Queue("held", connection=client, prefix=prefix) as q:
             job = await q.add("n", {"i": 1})
             fetched = await q.get_job(job.id)  # "Too many connections" if add() had kept the only one

@@ -7,12 +7,12 @@ import time
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError
 
 from framework.queue import Job, Queue, Worker
 from framework.testing import capture_logs
 from tests.integration.queue.conftest import wait_for
+from tests.support.clients import raw_client
 
 
 async def _worker_connection(q: Queue, worker: Worker, *, blocked: bool) -> int | None:
@@ -134,9 +134,9 @@ async def test_close_while_blocked_without_client_unblock_rights_still_ends_the_
         "ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all", "-client|unblock"
     )
     try:
-        host_port = redis_url.split("://", 1)[1]
-        url = f"redis://{user}:{password}@{host_port}"
-        as_user = Redis.from_url(url)
+        scheme, host_port = redis_url.split("://", 1)
+        url = f"{scheme}://{user}:{password}@{host_port}"
+        as_user = raw_client(url)
         with pytest.raises(NoPermissionError):
             await as_user.execute_command("CLIENT", "UNBLOCK", "1")
         await as_user.aclose()

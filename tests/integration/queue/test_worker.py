@@ -8,12 +8,12 @@ import threading
 import time
 
 import pytest
-from redis.asyncio import ConnectionPool, Redis
 
 from framework import Backoff, JobTimeoutError, KeepJobs, RateLimit, UnrecoverableError
 from framework.queue import Worker
 from framework.queue.backoff import register_backoff_strategy
 from framework.testing import capture_logs
+from tests.support.clients import raw_client
 
 from .conftest import wait_for
 
@@ -437,7 +437,7 @@ class TestClose:
 @pytest.mark.single_node(reason="a plain client's connection pool")
 async def test_a_client_with_a_tiny_pool_is_warned_about(redis_url, prefix) -> None:
     """A caller's client whose pool cannot serve a worker's concurrent calls gets a warning naming the fix."""
-    client = Redis(connection_pool=ConnectionPool.from_url(redis_url, max_connections=2))
+    client = raw_client(redis_url, max_connections=2)
     w = Worker("q", lambda job: None, connection=client, prefix=prefix)
     with capture_logs() as logs:
         task = asyncio.create_task(w.run())
