@@ -174,3 +174,46 @@ async def test_cancel_reaches_the_worker_on_its_master(cluster_url: str, prefix:
         await worker.close()
         await running
         await queue.close()
+
+
+async def test_application_on_a_redis_cluster_client(cluster_url: str, prefix: str) -> None:
+    """`QueueModule.for_root(connection=RedisCluster(...))`: processors of its queues run,
+    the injected queue adds through the cluster, and the client is left open for its owner."""
+    from framework.di import Module, QueueModule, process, processor
+    from framework.testing import create_testing_app
+
+    seen: list[str] = []
+
+    @processor("mail")
+    class MailProcessor:
+        @process("send")
+        async def send(self, job: Any) -> None:
+            seen.append(f"mail:{job.data}")
+
+    @processor("sms")
+    class SmsProcessor:
+        @process("send")
+        async def send(self, job: Any) -> None:
+            seen.append(f"sms:{job.data}")
+
+    seeds, _ = parse_cluster_url(cluster_url)
+    client = RedisCluster(host=seeds[0][0], port=seeds[0][1])
+
+    class AppModule(Module):
+        imports = [
+            QueueModule.for_root(client, prefix=prefix),
+            QueueModule.register_queue("mail"),
+            QueueModule.register_queue("sms"),
+        ]
+        providers = [MailProcessor, SmsProcessor]
+
+    try:
+        async with create_testing_app(AppModule) as app:
+            await app.queue("mail").add("send", "a")
+            await app.queue("sms").add("send", "b")
+            await asyncio.wait_for(app.run_until_drained("mail"), 60)
+            await asyncio.wait_for(app.run_until_drained("sms"), 60)
+        assert sorted(seen) == ["mail:a", "sms:b"]
+        assert await client.ping()
+    finally:
+        await client.aclose()
