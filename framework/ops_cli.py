@@ -24,21 +24,15 @@ Plugged into `framework.cli` through its `EXTENSIONS` hook.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import rich_click as click
 from redis.exceptions import RedisError
-from rich.console import Console
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
 from framework.cli import (
     NestqCommand,
-    NestqGroup,
     UsageError,
     confirm,
     examples,
@@ -49,24 +43,23 @@ from framework.cli import (
 from framework.dashboard import data
 from framework.dashboard.control import queue_limits
 from framework.dashboard.data import ActionError, QueueSource
-from framework.dashboard.formatting import format_ago, format_duration, format_time
 from framework.errors import JobNotFoundError
+from framework.ops_output import (
+    console,
+    error,
+    print_job,
+    print_jobs,
+    print_json,
+    print_limits,
+    print_queues,
+    text,
+)
 from framework.queue import Queue
 
 __all__ = ["register"]
 
 Command = Callable[[QueueSource], Awaitable[Any]]
 
-_STATE_STYLES = {
-    "active": "blue",
-    "waiting": "white",
-    "waiting-children": "cyan",
-    "prioritized": "magenta",
-    "delayed": "yellow",
-    "paused": "bright_black",
-    "completed": "green",
-    "failed": "red",
-}
 
 _QUEUE = "The queue's name."
 _JOB_ID = "The job's id (as `nestq jobs QUEUE` shows it)."
@@ -87,6 +80,8 @@ def _yes_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def register(cli: click.Group) -> None:
     """Add the ops commands to the `nestq` command group."""
+    from framework.ops_schedulers import schedulers_group  # it builds on the helpers of this module
+
     for command in (
         dashboard_command,
         queues_command,
@@ -157,16 +152,16 @@ def _run(app_path: str | None, command: Command) -> int:
         async with _source(app_path) as source:
             result = await command(source)
         if as_json:
-            _print_json(result)
+            print_json(result)
         return 0
 
     try:
         return run_async(main())
     except (JobNotFoundError, ActionError) as exc:
-        _error(data.error_text(exc))
+        error(data.error_text(exc))
         return 1
     except RedisError as exc:
-        _error(f"cannot reach Redis: {data.error_text(exc)}")
+        error(f"cannot reach Redis: {data.error_text(exc)}")
         return 1
 
 
@@ -232,28 +227,7 @@ async def _queues(source: QueueSource) -> Any:
     queues = await data.list_queues(source)
     if json_requested():
         return queues
-    if not queues:
-        _console().print("No queues found.", style="dim")
-        return None
-    table = Table(header_style="bold", pad_edge=False, box=None, padding=(0, 1), collapse_padding=True)
-    table.add_column("Queue", style="bold", no_wrap=True)
-    # Flow parents (waiting-children) get a column only when some queue has them: it keeps the table narrow.
-    states = [s for s in data.STATES if s != "waiting-children" or any(q["counts"][s] for q in queues)]
-    for state in states:
-        header = {"prioritized": "Prio.", "waiting-children": "Wait-ch."}.get(state, state.capitalize())
-        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
-    table.add_column("Total", justify="right", style="bold", no_wrap=True, min_width=5)
-    for q in queues:
-        name = _text(q["name"], "bold")
-        if q["paused"]:
-            name.append(" (paused)", style="yellow")
-        cells: list[Text] = [name]
-        for state in states:
-            n = q["counts"][state]
-            cells.append(Text(str(n), _STATE_STYLES[state] if n else "dim"))
-        cells.append(Text(str(q["total"])))
-        table.add_row(*cells)
-    _console().print(table)
+    print_queues(queues)
     return None
 
 
@@ -295,42 +269,7 @@ async def _jobs(source: QueueSource, queue_name: str, state: str | None, limit: 
     jobs = jobs[:limit]
     if json_requested():
         return {"queue": queue.name, "states": states, "totals": totals, "jobs": jobs}
-    if not jobs:
-        what = f"{state} jobs" if state else "jobs"
-        _console().print(f"No {what} in {queue.name}.", style="dim")
-        return None
-    # Ids never wrap (they are copied from here); the free text gets what is left, cut with an ellipsis.
-    id_width = max(len(_clean_text(str(j["id"]))) for j in jobs)
-    table = Table(header_style="bold", pad_edge=False, box=None)
-    table.add_column("ID", no_wrap=True, min_width=max(2, id_width))
-    table.add_column("Name", no_wrap=True, overflow="ellipsis", max_width=24)
-    table.add_column("State", no_wrap=True, min_width=max(len(str(j["state"])) for j in jobs))
-    table.add_column("Added", no_wrap=True, min_width=max(len(format_ago(j.get("timestamp"))) for j in jobs))
-    table.add_column("Tries", justify="right", no_wrap=True, min_width=5)
-    table.add_column("Detail", no_wrap=True, overflow="ellipsis", ratio=1)
-    for job in jobs:
-        one = job["state"]
-        if job.get("corrupt"):
-            table.add_row(_text(job["id"]), Text("?"), Text(one), Text(""), Text(""), _text(job["corrupt"]))
-            continue
-        detail = (
-            _text(job["failed_reason"], "red")
-            if one == "failed"
-            else _text(job["result_preview"])
-            if one == "completed"
-            else _text(data.preview(job["progress"]))
-        )
-        table.add_row(
-            _text(job["id"]),
-            _text(job["name"]),
-            Text(one, _STATE_STYLES.get(one, "")),
-            Text(format_ago(job["timestamp"])),
-            Text(f"{job['attempts_made']}/{job['attempts']}"),
-            detail,
-        )
-    _console().print(table)
-    shown = ", ".join(f"{s} {n}" for s, n in totals.items() if n)
-    _console().print(f"{len(jobs)} shown ({shown or 'none'})", style="dim")
+    print_jobs(queue.name, state, jobs, totals)
     return None
 
 
@@ -352,78 +291,8 @@ async def _job(source: QueueSource, queue_name: str, job_id: str) -> Any:
     job = await data.job_detail(queue, job_id)
     if json_requested():
         return job
-    console = _console()
-    if job.get("corrupt"):
-        console.print(_text(job["corrupt"], "red"))
-        return None
-    state = job["state"]
-    fields = Table.grid(padding=(0, 2))
-    fields.add_column(style="dim")
-    fields.add_column()
-    rows: list[tuple[str, Text]] = [
-        ("Queue", _text(queue.name)),
-        ("Name", _text(job["name"], "bold")),
-        ("State", Text(state, _STATE_STYLES.get(state, ""))),
-        ("Attempts", Text(f"{job['attempts_made']} of {job['attempts']}")),
-        ("Progress", _text(data.preview(job["progress"]) or "—")),
-        ("Priority", Text(str(job["priority"] or "—"))),
-        ("Worker", _text(job["worker"] or "—")),
-        *([("Group", _text(job["group_id"]))] if job.get("group_id") else []),
-        *([("Deduplication id", _text(job["deduplication_id"]))] if job.get("deduplication_id") else []),
-        ("Added", Text(f"{format_time(job['timestamp'])}  ({format_ago(job['timestamp'])})")),
-    ]
-    if job.get("due_on"):
-        rows.append(("Due", Text(f"{format_time(job['due_on'])}  ({format_ago(job['due_on'])})")))
-    rows.append(("Started", Text(format_time(job["processed_on"]))))
-    rows.append(("Finished", Text(format_time(job["finished_on"]))))
-    if job["finished_on"] and job["processed_on"]:
-        rows.append(("Ran for", Text(format_duration(job["finished_on"] - job["processed_on"]))))
-    for label, value in rows:
-        fields.add_row(label, value)
-    console.print(Panel(fields, title=_text(f"Job {job['id']}"), title_align="left", expand=False))
-    console.print(Panel(_text(data.pretty_json(job["data"])), title="Data", title_align="left"))
-    if job["opts"]:
-        console.print(Panel(_text(data.pretty_json(job["opts"])), title="Options", title_align="left"))
-    if job["return_value"] is not None:
-        console.print(
-            Panel(_text(data.pretty_json(job["return_value"])), title="Return value", title_align="left")
-        )
-    if job["failed_reason"]:
-        body = _text(job["failed_reason"], "bold red")
-        if job["stacktrace"]:
-            body.append("\n\n")
-            body.append_text(_text(job["stacktrace"][-1]))
-        console.print(Panel(body, title="Failed", title_align="left", border_style="red"))
-    if job.get("flow"):
-        console.print(Panel(_flow_text(job["flow"]), title="Flow", title_align="left"))
-    if job["logs"]:
-        console.print(Panel(_text("\n".join(job["logs"])), title="Logs", title_align="left"))
+    print_job(queue.name, job)
     return None
-
-
-def _flow_text(flow: dict[str, Any]) -> Text:
-    """Parent and children of a flow job, one line each: queue:id, name, state (and what the parent got)."""
-    out = Text()
-    parent = flow["parent"]
-    out.append("Parent    ", style="dim")
-    if parent:
-        out.append_text(_text(f"{parent['queue']}:{parent['id']} {parent['name'] or ''} "))
-        out.append(parent["state"], style=_STATE_STYLES.get(parent["state"], ""))
-    else:
-        out.append("—")
-    counts = flow["counts"]
-    out.append(
-        f"\nChildren  {counts['pending']} pending, {counts['processed']} completed, "
-        f"{counts['failed']} failed, {counts['ignored']} ignored",
-        style="dim",
-    )
-    for child in flow["children"]:
-        out.append("\n  ")
-        out.append_text(_text(f"{child['queue']}:{child['id']} {child['name'] or ''} "))
-        out.append(child["state"], style=_STATE_STYLES.get(child["state"], ""))
-        if child["outcome"] != "processed":
-            out.append(f" ({child['outcome']})", style="dim")
-    return out
 
 
 # --- acting on jobs --------------------------------------------------------------------------------
@@ -667,118 +536,10 @@ def limits_command(queue: str, app: str | None) -> int:
         limits = await queue_limits(await source.get(queue))
         if json_requested():
             return limits
-        console = _console()
-        rate = limits["global_rate_limit"]
-        fields = Table.grid(padding=(0, 2))
-        fields.add_column(style="dim")
-        fields.add_column()
-        fields.add_row("Global concurrency", Text(str(limits["global_concurrency"] or "—")))
-        fields.add_row(
-            "Global rate limit",
-            Text(f"{rate['max']} jobs per {format_duration(rate['duration'] * 1000)}" if rate else "—"),
-        )
-        if limits["rate_limited_for"]:
-            fields.add_row("Rate limited", Text(f"for {format_duration(limits['rate_limited_for'] * 1000)}"))
-        fields.add_row("Groups", Text(str(limits["groups_total"])))
-        console.print(Panel(fields, title=_text(f"Limits of {queue}"), title_align="left", expand=False))
-        if limits["groups"]:
-            table = Table(header_style="bold", pad_edge=False, box=None)
-            table.add_column("Group", no_wrap=True)
-            for label in ("Waiting", "Active", "Paused"):
-                table.add_column(label, justify="right", no_wrap=True)
-            for g in limits["groups"]:
-                table.add_row(_text(g["id"]), str(g["waiting"]), str(g["active"]), str(g["paused"]))
-            console.print(table)
+        print_limits(queue, limits)
         return None
 
     return _run(app, command)
-
-
-# --- schedulers ------------------------------------------------------------------------------------
-
-
-class _SchedulersGroup(NestqGroup):
-    """`nestq schedulers QUEUE` lists; `nestq schedulers remove QUEUE ID` removes."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
-            args = ["list", *args]
-        return super().parse_args(ctx, args)
-
-
-@click.group(
-    "schedulers",
-    cls=_SchedulersGroup,
-    epilog=examples(
-        "nestq schedulers email",
-        "nestq schedulers email --json",
-        "nestq schedulers remove email tick",
-    ),
-)
-def schedulers_group() -> None:
-    """List a queue's job schedulers (`nestq schedulers QUEUE`) or remove one.
-
-    Schedulers declared in code (@every, @cron) are put back by the next `nestq run`; remove
-    those from the code instead.
-    """
-
-
-@_ops_command("list", examples("nestq schedulers list email"))
-@click.argument("queue", help=_QUEUE)
-@_app_option
-def schedulers_list_command(queue: str, app: str | None) -> int:
-    """List a queue's job schedulers with their pattern or interval and next run."""
-
-    async def command(source: QueueSource) -> Any:
-        listing = await data.list_schedulers(await source.get(queue))
-        if json_requested():
-            return listing
-        _print_schedulers(listing)
-        return None
-
-    return _run(app, command)
-
-
-@_ops_command("remove", examples("nestq schedulers remove email tick"))
-@click.argument("queue", help=_QUEUE)
-@click.argument("id", help="The scheduler's id (as `nestq schedulers QUEUE` shows it).")
-@_app_option
-def schedulers_remove_command(queue: str, id: str, app: str | None) -> int:
-    """Remove a job scheduler (jobs it already added stay)."""
-
-    async def command(source: QueueSource) -> Any:
-        return _report(await data.remove_scheduler(await source.get(queue), id))
-
-    return _run(app, command)
-
-
-schedulers_group.add_command(schedulers_list_command)
-schedulers_group.add_command(schedulers_remove_command)
-
-
-def _print_schedulers(listing: data.SchedulerListing) -> None:
-    console = _console()
-    if not listing["schedulers"]:
-        console.print(f"No schedulers in {listing['queue']}.", style="dim")
-        return
-    table = Table(header_style="bold", pad_edge=False, box=None)
-    table.add_column("ID", no_wrap=True)
-    table.add_column("Job name", no_wrap=True, overflow="ellipsis", max_width=24)
-    table.add_column("Every / cron", no_wrap=True)
-    table.add_column("Next run", no_wrap=True)
-    table.add_column("Runs", justify="right", no_wrap=True)
-    for item in listing["schedulers"]:
-        every = item.get("every_seconds")
-        schedule = item.get("pattern") or (f"every {format_duration(every * 1000)}" if every else "—")
-        next_run = item.get("next_run")
-        table.add_row(
-            _text(item["id"]),
-            _text(item.get("name") or ""),
-            _text(schedule),
-            Text(f"{format_time(next_run)} ({format_ago(next_run)})" if next_run else "—"),
-            Text(str(item.get("iterations") or 0)),
-        )
-    console.print(table)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -792,7 +553,7 @@ async def _queue_or_new(source: QueueSource, name: str) -> Queue:
     except JobNotFoundError as exc:
         if not isinstance(source, data.DiscoveredQueues):
             raise
-        _error(f"note: {data.error_text(exc)}; adding to a new queue {name!r}")
+        error(f"note: {data.error_text(exc)}; adding to a new queue {name!r}")
         queue = Queue(name, connection=source.client, prefix=source.prefix)
         source._queues[name] = queue  # closed with the source
         return queue
@@ -806,35 +567,5 @@ def _one_or_all(job_id: str | None, every: bool, verb: str) -> None:
 def _report(result: dict[str, Any]) -> Any:
     if json_requested():
         return result
-    _console().print(_text(result["message"]), style="green")
+    console().print(text(result["message"]), style="green")
     return None
-
-
-# --- output ----------------------------------------------------------------------------------------
-
-
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
-
-
-def _clean_text(value: str) -> str:
-    """Job values are untrusted: control characters (terminal escapes) are shown, not sent."""
-    return "".join(
-        ch
-        if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127 and not 0x80 <= ord(ch) < 0xA0)
-        else ch.encode("unicode_escape").decode()
-        for ch in value
-    )
-
-
-def _text(value: Any, style: str = "") -> Text:
-    """A plain `Text` (never parsed as rich markup) with control characters escaped."""
-    return Text(_clean_text("" if value is None else str(value)), style=style)
-
-
-def _print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, default=str, ensure_ascii=False) + "\n")
-
-
-def _error(message: str) -> None:
-    sys.stderr.write(f"nestq: {_clean_text(message)}\n")

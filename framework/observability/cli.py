@@ -17,7 +17,9 @@ from framework.cli import examples, json_requested
 from framework.dashboard.data import QueueSource
 from framework.dashboard.formatting import format_ago, format_duration
 from framework.observability.report import queue_metrics, sparkline, workers_of
-from framework.ops_cli import _app_option, _console, _ops_command, _run, _text
+from framework.ops_cli import _app_option, _ops_command, _run
+from framework.ops_output import console as _console
+from framework.ops_output import text as _text
 
 __all__ = ["register"]
 
