@@ -78,6 +78,32 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def _pipeline(format: LogFormat) -> tuple[list[Processor], list[Processor]]:
+    """The steps shared by structlog loggers and stdlib records, and the final ones that render a line."""
+    timestamper = (
+        structlog.processors.TimeStamper(fmt="iso", utc=True)
+        if format == "json"
+        else structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False)
+    )
+    # Context first, so that it is in every line.
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.add_log_level,
+        timestamper,
+    ]
+    renderer: Processor
+    final: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    if format == "json":
+        renderer = structlog.processors.JSONRenderer()
+        final += [structlog.processors.format_exc_info, redact_secrets, renderer]
+    else:
+        colors = sys.stderr.isatty()
+        renderer = structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=_redacting_traceback)
+        final += [redact_secrets, renderer]
+    return shared, final
+
+
 def configure_logging(format: LogFormat | None = None, level: str | int | None = None) -> None:
     """Set up structlog and the stdlib root logger to render every log line the same way.
 
@@ -103,28 +129,7 @@ def configure_logging(format: LogFormat | None = None, level: str | int | None =
     if isinstance(level, str):
         level = logging.getLevelNamesMapping()[normalize_log_level(level)]
 
-    timestamper = (
-        structlog.processors.TimeStamper(fmt="iso", utc=True)
-        if format == "json"
-        else structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False)
-    )
-    # Steps shared by structlog loggers and stdlib records, context first so that it is in every line.
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_logger_name,
-        structlog.stdlib.add_log_level,
-        timestamper,
-    ]
-    renderer: Processor
-    final: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
-    if format == "json":
-        renderer = structlog.processors.JSONRenderer()
-        final += [structlog.processors.format_exc_info, redact_secrets, renderer]
-    else:
-        colors = sys.stderr.isatty()
-        renderer = structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=_redacting_traceback)
-        final += [redact_secrets, renderer]
-
+    shared, final = _pipeline(format)
     structlog.configure(
         processors=[
             shared[0],

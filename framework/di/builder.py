@@ -185,20 +185,7 @@ def dependencies_of(
         if function is init:
             return []
         label = f"{label}.__init__"
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(
-            f"{owner}: cannot read the signature of {label} ({exc}); register it with "
-            "provide(token, use_factory=...) instead"
-        ) from None
-    try:
-        hints = typing.get_type_hints(function, include_extras=True)
-    except Exception as exc:
-        raise ConfigurationError(
-            f"{owner}: cannot evaluate the type hints of {label}: {exc}. Types used in a constructor "
-            "must be importable at run time (not only under TYPE_CHECKING), since injection reads them"
-        ) from None
+    signature, hints = _signature_and_hints(function, owner, label)
     params = list(signature.parameters.values())
     if is_class and params:
         params = params[1:]  # self
@@ -225,6 +212,25 @@ def dependencies_of(
             )
         )
     return deps
+
+
+def _signature_and_hints(function: Any, owner: str, label: str) -> tuple[inspect.Signature, dict[str, Any]]:
+    """The signature and the evaluated type hints of `function`, or a ConfigurationError saying why not."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"{owner}: cannot read the signature of {label} ({exc}); register it with "
+            "provide(token, use_factory=...) instead"
+        ) from None
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"{owner}: cannot evaluate the type hints of {label}: {exc}. Types used in a constructor "
+            "must be importable at run time (not only under TYPE_CHECKING), since injection reads them"
+        ) from None
+    return signature, hints
 
 
 def _binding_dependencies(binding: Binding) -> list[Dependency]:

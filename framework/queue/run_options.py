@@ -1,11 +1,12 @@
-"""What the runtime reads of a job's stored options, decoded once per job into a typed object.
+"""What the runtime reads of a job's stored options, decoded once into a typed object.
 
 `JobOptions` validates options strictly when a job is added. A job read back from Redis may carry
 options that are not valid any more (a hash changed by hand, another tool): the runtime must still
 report an outcome for it, so `RunOptions.decode` never raises. Each field falls back to its default,
 and the stored value that was refused is kept in `corrupt` (the failure path names it and does not
 retry). The worker, the outcome rules, the job's properties and tracing all read this object; nothing
-in `framework/` picks keys out of the stored dict by hand.
+in `framework/` picks keys out of the stored dict by hand. A job decodes its options on first use
+(`job.run_options`); jobs whose stored options text is the same share one decoded object.
 
 To add an option the runtime reads: a field of `JobOptions` (options.py, validated at `add`), the key in
 `AddOptions` (add_options.py), a field here and its line in `decode`.
