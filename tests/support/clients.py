@@ -9,12 +9,16 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 
+from framework.cluster import create_cluster, is_cluster_url
 from framework.sentinel import is_sentinel_url, parse_sentinel_url
 
 
 def raw_client(url: str, **kwargs: Any) -> aioredis.Redis:
     """`redis.asyncio.Redis.from_url(url, **kwargs)`, also for `redis+sentinel://` URLs (then a plain
-    redis-py `Sentinel(...).master_for(...)` client: a non-blocking pool, as `from_url` makes)."""
+    redis-py `Sentinel(...).master_for(...)` client: a non-blocking pool, as `from_url` makes) and
+    `redis+cluster://` URLs (then a `RedisCluster`: the same commands, routed by key)."""
+    if is_cluster_url(url):
+        return create_cluster(url, **kwargs)  # type: ignore[return-value]
     if not is_sentinel_url(url):
         return aioredis.Redis.from_url(url, **kwargs)
     spec = parse_sentinel_url(url)
