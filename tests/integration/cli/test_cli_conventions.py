@@ -101,6 +101,9 @@ class TestHelpAndVersion:
         assert result.returncode == 0
         assert result.stdout.startswith("nestq ") and result.stdout.split()[1][0].isdigit()
 
+    # ~25 `nestq ... --help` processes, each importing nestq (~2 s of CPU): well over the suite's 120 s
+    # per-test limit on a loaded 2-core machine, though each command answers alone in a few seconds.
+    @pytest.mark.timeout(600)
     def test_every_help_has_examples_and_explains_its_positionals(self, env: dict[str, str]) -> None:
         """Each command's --help has an Examples section, and each positional argument a help text."""
         listing = nestq("--help", env=env).stdout
