@@ -64,29 +64,47 @@ local function fetchJobs(waitKey, activeKey, prioritizedKey, markerKey, limiterK
       if plainEmpty and not useGroups then break end
     else
       local jobKey = base .. jobId
+      -- The whole hash is read once: it is the reply, and it holds the group and start count.
       -- An id whose hash is gone (removed by hand), or is not a hash, is dropped: there is no job to run.
-      local f = redis.pcall("HMGET", jobKey, "name", "gid")
-      local isJob = not f.err and (f[1] or redis.call("EXISTS", jobKey) == 1)
-      if isJob and f[2] and not fromGroup then
+      local h = redis.pcall("HGETALL", jobKey)
+      local isJob = not h.err and #h > 0
+      local gid, atsAt, processedAt, workerAt
+      if isJob then
+        for i = 1, #h, 2 do
+          local field = h[i]
+          if field == "ats" then atsAt = i + 1
+          elseif field == "gid" then gid = h[i + 1]
+          elseif field == "processedOn" then processedAt = i + 1
+          elseif field == "worker" then workerAt = i + 1 end
+        end
+      end
+      if isJob and gid and not fromGroup then
         -- A grouped job back in the wait list (retried, fell due, stalled): it waits for its group's turn.
-        if pushGroup(base, f[2], jobId, false) == 2 then
+        if pushGroup(base, gid, jobId, false) == 2 then
           useGroups = true
           hadGroups = true
           groupBudget = groupBudget + 1
         end
       elseif isJob then
         n = n + 1
-        local ats = redis.pcall("HINCRBY", jobKey, "ats", 1)
-        if type(ats) == "table" then -- a hand-edited, non-integer start count: restart it (nothing half-done)
-          ats = 1
-          redis.call("HSET", jobKey, "ats", ats)
+        -- A hand-edited, non-integer start count is restarted (nothing half-done).
+        local ats = 1
+        if atsAt then
+          local made = h[atsAt]
+          if #made <= 15 and string.match(made, "^%d+$") then ats = tonumber(made) + 1 end
         end
+        ats = string.format("%d", ats)
         local token = workerId .. ":" .. ats
         redis.call("SET", jobKey .. ":lock", token, "PX", lockMs)
         redis.call("ZADD", activeKey, now, jobId)
-        redis.call("HSET", jobKey, "processedOn", now, "worker", workerId)
+        redis.call("HSET", jobKey, "ats", ats, "processedOn", now, "worker", workerId)
         emit(eventsKey, maxEvents, "active", "jobId", jobId, "prev", prev)
-        jobs[n] = {jobId, token, redis.call("HGETALL", jobKey)}
+        -- The reply as the hash is now.
+        local nowText = string.format("%d", now)
+        if atsAt then h[atsAt] = ats else h[#h + 1] = "ats"; h[#h + 1] = ats end
+        if processedAt then h[processedAt] = nowText else h[#h + 1] = "processedOn"; h[#h + 1] = nowText end
+        if workerAt then h[workerAt] = workerId else h[#h + 1] = "worker"; h[#h + 1] = workerId end
+        jobs[n] = {jobId, token, h}
       end
     end
   end
