@@ -82,7 +82,8 @@ for i = 0, n - 1 do
   -- unlocked but in no state. Such a job is failed cleanly below, or dropped when it is not a hash.
   local lock = redis.pcall("GET", jobKey .. ":lock")
   if type(lock) == "table" then lock = false end -- not a string: no lock of ours
-  local active = redis.call("ZSCORE", KEYS[2], jobId)
+  -- Whether it is active matters only when the lock is not ours (the common case needs no lookup).
+  local active = lock ~= token and redis.call("ZSCORE", KEYS[2], jobId)
   -- ats is written when a job is taken, so a hash without it is gone (or never ran).
   -- name, timestamp, delay, processedOn, readyOn (7 to 11) are for metrics (collectMetrics): no extra call.
   local fields = redis.pcall("HMGET", jobKey, "ats", "cancel", "ftk", "parentKey", "attemptsMade", "deid",
