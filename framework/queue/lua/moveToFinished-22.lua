@@ -84,24 +84,27 @@ for i = 0, n - 1 do
   if type(lock) == "table" then lock = false end -- not a string: no lock of ours
   -- Whether it is active matters only when the lock is not ours (the common case needs no lookup).
   local active = lock ~= token and redis.call("ZSCORE", KEYS[2], jobId)
-  -- ats is written when a job is taken, so a hash without it is gone (or never ran).
-  -- name, timestamp, delay, processedOn, readyOn (7 to 11) are for metrics (collectMetrics): no extra call.
-  local fields = redis.pcall("HMGET", jobKey, "ats", "cancel", "ftk", "parentKey", "attemptsMade", "deid",
-    "name", "timestamp", "delay", "processedOn", "readyOn")
+  -- name (written by every add) missing: the hash is gone. name, timestamp, delay, processedOn, readyOn (5 to
+  -- 9) are for metrics (collectMetrics): no extra call.
+  local fields = redis.pcall("HMGET", jobKey, "cancel", "parentKey", "attemptsMade", "deid", "name", "timestamp",
+    "delay", "processedOn", "readyOn")
   local notHash = fields.err ~= nil
   if notHash then fields = {} end
-  local made = fields[5]
+  local made = fields[3]
   local corrupt = made and not (#made <= 15 and string.match(made, "^%-?%d+$"))
   local ours = lock == token
+  -- Only when the lock is not ours: the start count (ats) and finishing token (ftk) of the job.
+  local owner = {}
+  if not ours and not notHash then owner = redis.call("HMGET", jobKey, "ats", "ftk") end
   if not lock and active then
-    ours = (workerId .. ":" .. (fields[1] or "")) == token
+    ours = (workerId .. ":" .. (owner[1] or "")) == token
   end
-  if notHash or (not fields[1] and redis.call("EXISTS", jobKey) == 0) then
+  if notHash or (not fields[5] and redis.call("EXISTS", jobKey) == 0) then
     results[i + 1] = -1
     redis.call("ZREM", KEYS[2], jobId)
     if notHash then redis.call("DEL", jobKey .. ":lock") end
   elseif not ours then
-    if not active and token ~= "" and fields[3] == token then
+    if not active and token ~= "" and owner[2] == token then
       results[i + 1] = 1
     else
       results[i + 1] = 0
@@ -110,46 +113,48 @@ for i = 0, n - 1 do
     results[i + 1] = 1
     redis.call("DEL", jobKey .. ":lock")
     redis.call("ZREM", KEYS[2], jobId)
-    if fields[2] then
-      if fields[2] == "1" and kind == "retry" then
+    if fields[1] then
+      if fields[1] == "1" and kind == "retry" then
         kind, value = "failed", "cancelled"
       end
       redis.call("HDEL", jobKey, "cancel")
     end
-    local attempts = 0
+    -- attemptsMade is written with the job's other fields below (one HSET).
+    local attempts = tonumber(made) or 0
     if kind ~= "waiting-children" then
       if corrupt then
         kind = "failed"
         value = "corrupt job: its attemptsMade field is not an integer (" .. string.sub(made, 1, 40) ..
           "); the hash was changed outside nestq. Failed without retry"
         if ARGV[o + 4] == "" then ARGV[o + 4] = "[]" end -- a completed run carries no stack trace list
-        redis.call("HSET", jobKey, "attemptsMade", 1)
         attempts = 1
       else
-        attempts = redis.call("HINCRBY", jobKey, "attemptsMade", 1)
+        attempts = attempts + 1
       end
       if metricsWindow > 0 then metricsRecord(fields, kind, attempts, now) end
-      if fields[6] and kind ~= "retry" then releaseDeduplication(base, jobId, fields[6]) end
+      if fields[4] and kind ~= "retry" then releaseDeduplication(base, jobId, fields[4]) end
     end
+    attempts = string.format("%d", attempts)
     local keepCount, keepAge = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6])
     if kind == "completed" then
       emit(KEYS[6], maxEvents, "completed", "jobId", jobId, "returnvalue", value)
-      flowJobFinished(jobKey, fields[4], kind, value, now, maxEvents)
+      flowJobFinished(jobKey, fields[2], kind, value, now, maxEvents)
       if keepCount == 0 then
         removeJobKeys(base, jobId)
       else
-        redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", now, "ftk", token)
+        redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", now, "ftk", token,
+          "attemptsMade", attempts)
         addFinished(completedSet, jobId, finishScore(KEYS[10]), keepCount, keepAge)
         trimLater(completedSet, keepCount)
       end
     elseif kind == "failed" then
       emit(KEYS[6], maxEvents, "failed", "jobId", jobId, "failedReason", value, "attemptsMade", attempts)
-      flowJobFinished(jobKey, fields[4], kind, value, now, maxEvents)
+      flowJobFinished(jobKey, fields[2], kind, value, now, maxEvents)
       if keepCount == 0 then
         removeJobKeys(base, jobId)
       else
         redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "finishedOn", now,
-          "ftk", token)
+          "ftk", token, "attemptsMade", attempts)
         addFinished(failedSet, jobId, finishScore(KEYS[11]), keepCount, keepAge)
         trimLater(failedSet, keepCount)
       end
@@ -158,7 +163,8 @@ for i = 0, n - 1 do
       flowWaitForChildren(base, jobId, now, maxEvents)
     else -- retry
       local delay = tonumber(ARGV[o + 7])
-      redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "ftk", token)
+      redis.call("HSET", jobKey, "failedReason", value, "stacktrace", ARGV[o + 4], "ftk", token,
+        "attemptsMade", attempts)
       emit(KEYS[6], maxEvents, "retried", "jobId", jobId, "failedReason", value, "attemptsMade", attempts,
         "delay", delay)
       -- The backoff applied is recorded as the job's delay (and due time), as for a job added delayed.

@@ -1,5 +1,5 @@
 -- collectMetrics: the queue's numbers, kept by the script that finishes jobs (framework/observability).
--- metricsRecord(fields, kind, attempts, now) notes one finished attempt (fields[7..11]: the job's name,
+-- metricsRecord(fields, kind, attempts, now) notes one finished attempt (fields[5..9]: the job's name,
 -- timestamp, delay, processedOn and readyOn, as moveToFinished's HMGET read them); metricsFlush(...)
 -- writes the batch:
 --  * per-minute counts of completed and failed jobs, BullMQ style: a hash {count, prevTS, prevCount} and a
@@ -20,7 +20,7 @@ local function metricBucket(ms)
   return 17
 end
 local function metricsRecord(fields, kind, attempts, now)
-  local name = fields[7] or "?"
+  local name = fields[5] or "?"
   local st = metricNames[name]
   if st == nil then
     st = {c = {}, d = {}, w = {}, ds = 0, dn = 0, ws = 0, wn = 0}
@@ -30,7 +30,7 @@ local function metricsRecord(fields, kind, attempts, now)
   local state = kind
   if kind == "retry" then state = "retried" else metricFinished[kind] = metricFinished[kind] + 1 end
   st.c[state] = (st.c[state] or 0) + 1
-  local started = tonumber(fields[10])
+  local started = tonumber(fields[8])
   if started then
     local run = now - started
     if run < 0 then run = 0 end
@@ -40,8 +40,8 @@ local function metricsRecord(fields, kind, attempts, now)
     st.dn = st.dn + 1
     -- Wait (ready -> first start) is observed once per job, at the end of its first attempt.
     -- Ready since: promoted from delayed (readyOn), else added (+ its delay, for a job taken while delayed).
-    local ready = tonumber(fields[11])
-    if not ready and tonumber(fields[8]) then ready = tonumber(fields[8]) + (tonumber(fields[9]) or 0) end
+    local ready = tonumber(fields[9])
+    if not ready and tonumber(fields[6]) then ready = tonumber(fields[6]) + (tonumber(fields[7]) or 0) end
     if attempts == 1 and ready then
       local wait = started - ready
       if wait < 0 then wait = 0 end
