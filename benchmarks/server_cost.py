@@ -14,7 +14,10 @@ What the server spends on one job's add, fetch and finish, measured on a server 
   command costs the server ~40% more per job (measured), so the other columns are inflated in that mode;
 - `Minstr` (`--instructions`, own server only): the server runs under valgrind's callgrind, which counts
   the CPU instructions it executes; dumped at each phase boundary: thousands of instructions per job, the
-  same on a busy machine as on an idle one (the server is ~50x slower: use a small --n, e.g. 2000).
+  same on a busy machine as on an idle one (the server is ~50x slower: use a small --n, e.g. 2000). The
+  server then runs its cron once a second (`hz 1`: at the default 10 its ~1M instructions per second of
+  wall time would be charged to the jobs of a slow phase) and locks last 600 s (not lapsing between the
+  fetch and finish phases).
 
 usec in commandstats and the SLOWLOG is wall time inside the command: on a loaded machine it includes
 the time the server was descheduled, so it is noisier than the cpu column. On a shared machine compare
@@ -167,7 +170,7 @@ async def own_server(
     proc = await asyncio.create_subprocess_exec(
         *valgrind, binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
         "--dir", workdir, "--slowlog-log-slower-than", "0" if slowlog else "-1",
-        "--slowlog-max-len", "200000",
+        "--slowlog-max-len", "200000", *(["--hz", "1"] if callgrind else []),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if callgrind else None,
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
@@ -210,7 +213,11 @@ async def measure(url: str, n: int, own: bool, callgrind_pid: int | None = None)
     out = [await _measure(probe, "add bulk", n, lambda: _add_bulk(q, n))]
 
     # fetch and finish apart, through the worker's own calls (its fetch arguments, its _flush).
-    w = Worker("b", lambda job: None, connection=url, prefix=prefix, concurrency=2 * BATCH)
+    # Under callgrind the server is ~50x slower: locks long enough not to lapse between fetch and finish.
+    lock = 600.0 if callgrind_pid else 30.0
+    w = Worker(
+        "b", lambda job: None, connection=url, prefix=prefix, concurrency=2 * BATCH, lock_duration=lock
+    )
     w._connect()
     fetch_keys = [k.encode() for k in w.queue.keys.fetch_keys()]
     taken: list[outcome.Outcome] = []
@@ -250,7 +257,9 @@ async def measure(url: str, n: int, own: bool, callgrind_pid: int | None = None)
         handler(job)
 
     async def drain() -> None:
-        worker = Worker("b", handler_async, connection=url, prefix=prefix, concurrency=2 * BATCH)
+        worker = Worker(
+            "b", handler_async, connection=url, prefix=prefix, concurrency=2 * BATCH, lock_duration=lock
+        )
         task = asyncio.create_task(worker.run())
         await done.wait()
         await worker.close()
