@@ -53,10 +53,15 @@ local failedSet = finishedSet(KEYS[11], KEYS[20], KEYS[21], KEYS[22])
 -- Retention runs once per set and count rule at the end of the batch, not once per job.
 local trims, trimOrder = {}, {}
 local function trimLater(set, keepCount)
-  local rule = set.key .. "|" .. keepCount
-  if not trims[rule] then
-    trims[rule] = {set, keepCount}
-    trimOrder[#trimOrder + 1] = rule
+  -- Keyed by the set's table and the count (no string built per job).
+  local bySet = trims[set]
+  if not bySet then
+    bySet = {}
+    trims[set] = bySet
+  end
+  if not bySet[keepCount] then
+    bySet[keepCount] = true
+    trimOrder[#trimOrder + 1] = {set, keepCount}
   end
 end
 -- Finished sets are ordered by score (finishedOn). Jobs finishing in the same millisecond (a batch, or
@@ -80,7 +85,8 @@ for i = 0, n - 1 do
   -- Everything a job's writes depend on is read and checked before its first write: a hand-edited job (a
   -- key of another type, a non-integer attemptsMade) must not stop this script halfway with a job
   -- unlocked but in no state. Such a job is failed cleanly below, or dropped when it is not a hash.
-  local lock = redis.pcall("GET", jobKey .. ":lock")
+  local lockKey = jobKey .. ":lock"
+  local lock = redis.pcall("GET", lockKey)
   if type(lock) == "table" then lock = false end -- not a string: no lock of ours
   -- Whether it is active matters only when the lock is not ours (the common case needs no lookup).
   local active = lock ~= token and redis.call("ZSCORE", KEYS[2], jobId)
@@ -102,7 +108,7 @@ for i = 0, n - 1 do
   if notHash or (not fields[5] and redis.call("EXISTS", jobKey) == 0) then
     results[i + 1] = -1
     redis.call("ZREM", KEYS[2], jobId)
-    if notHash then redis.call("DEL", jobKey .. ":lock") end
+    if notHash then redis.call("DEL", lockKey) end
   elseif not ours then
     if not active and token ~= "" and owner[2] == token then
       results[i + 1] = 1
@@ -111,7 +117,7 @@ for i = 0, n - 1 do
     end
   else
     results[i + 1] = 1
-    redis.call("DEL", jobKey .. ":lock")
+    redis.call("DEL", lockKey)
     redis.call("ZREM", KEYS[2], jobId)
     if fields[1] then
       if fields[1] == "1" and kind == "retry" then
@@ -186,8 +192,7 @@ end
 if metricsWindow > 0 then
   metricsFlush(KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16], metricsWindow, now)
 end
-for _, rule in ipairs(trimOrder) do
-  local t = trims[rule]
+for _, t in ipairs(trimOrder) do
   trimFinished(t[1], base, t[2], now)
 end
 local fetchCount = tonumber(ARGV[5])

@@ -37,6 +37,7 @@ local function fetchJobs(waitKey, activeKey, prioritizedKey, markerKey, limiterK
   local hadGroups = useGroups
   local plainEmpty = false
   local n = 0
+  local nowText = string.format("%d", now)
   while n < count do
     local jobId
     local prev = "waiting"
@@ -100,7 +101,6 @@ local function fetchJobs(waitKey, activeKey, prioritizedKey, markerKey, limiterK
         redis.call("HSET", jobKey, "ats", ats, "processedOn", now, "worker", workerId)
         emit(eventsKey, maxEvents, "active", "jobId", jobId, "prev", prev)
         -- The reply as the hash is now.
-        local nowText = string.format("%d", now)
         if atsAt then h[atsAt] = ats else h[#h + 1] = "ats"; h[#h + 1] = ats end
         if processedAt then h[processedAt] = nowText else h[#h + 1] = "processedOn"; h[#h + 1] = nowText end
         if workerAt then h[workerAt] = workerId else h[#h + 1] = "worker"; h[#h + 1] = workerId end
