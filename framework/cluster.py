@@ -138,14 +138,11 @@ class ClusterTopology:
         self.name = name
         self._owners: list[tuple[str, int] | None] = []
         self._primaries: set[tuple[str, int]] = set()
+        self._replicas: list[tuple[str, int]] = []
         self._stale = True
         self._refreshed_at = 0.0
         self._last_error_at = -_QUIET
         self._inflight: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
-
-    @property
-    def known(self) -> bool:
-        return bool(self._owners)
 
     def owner(self, slot: int) -> tuple[str, int] | None:
         """The master serving `slot` as last seen (None before the first refresh or when uncovered)."""
@@ -193,7 +190,7 @@ class ClusterTopology:
 
     async def _refresh(self) -> None:
         self._refreshed_at = time.monotonic()
-        candidates = list(dict.fromkeys([*self.primaries(), *self.seeds, *self._all_nodes()]))
+        candidates = list(dict.fromkeys([*self.primaries(), *self.seeds, *self._replicas]))
         errors: list[str] = []
         for host, port in candidates:
             try:
@@ -245,9 +242,6 @@ class ClusterTopology:
     def is_primary(self, address: tuple[str, int]) -> bool:
         """Whether `address` served a slot at the last look (True before the first one)."""
         return not self._owners or address in self._primaries
-
-    def _all_nodes(self) -> list[tuple[str, int]]:
-        return list(getattr(self, "_replicas", []))
 
 
 def _address(node: list[Any], asked: str) -> tuple[str, int]:
