@@ -276,7 +276,13 @@ async def measure(url: str, n: int, own: bool, callgrind_pid: int | None = None)
 
     async def drain_partitioned() -> None:
         worker = Worker(
-            "p", handler_async, connection=url, prefix=prefix, concurrency=2 * BATCH, partitions=3
+            "p",
+            handler_async,
+            connection=url,
+            prefix=prefix,
+            concurrency=2 * BATCH,
+            partitions=3,
+            lock_duration=lock,
         )
         task = asyncio.create_task(worker.run())
         await done.wait()
