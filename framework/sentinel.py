@@ -57,6 +57,15 @@ class SentinelURL:
     sentinel_password: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # redis-py connection options from the query
 
+    def master_auth(self) -> dict[str, str]:
+        """`username` / `password` keyword arguments for the master's connections (those set)."""
+        return _auth(self.username, self.password)
+
+
+def _auth(username: str | None, password: str | None) -> dict[str, str]:
+    pairs = (("username", username), ("password", password))
+    return {key: value for key, value in pairs if value is not None}
+
 
 def parse_sentinel_url(url: str) -> SentinelURL:
     """Parse a `redis+sentinel://` URL.
@@ -134,13 +143,9 @@ class BlockingSentinelConnectionPool(SentinelConnectionPool, BlockingConnectionP
 
 def _manager(spec: SentinelURL, timeouts: dict[str, Any]) -> Sentinel:
     sentinel_kwargs: dict[str, Any] = {k: v for k, v in timeouts.items() if k.startswith("socket_")}
-    sentinel_kwargs["socket_timeout"] = (
-        timeouts.get("socket_connect_timeout") or 2.0
-    )  # a sentinel answers fast
-    if spec.sentinel_password is not None:
-        sentinel_kwargs["password"] = spec.sentinel_password
-    if spec.sentinel_username is not None:
-        sentinel_kwargs["username"] = spec.sentinel_username
+    # A sentinel answers at once: a silent one must not hold up asking the next.
+    sentinel_kwargs["socket_timeout"] = timeouts.get("socket_connect_timeout") or 2.0
+    sentinel_kwargs.update(_auth(spec.sentinel_username, spec.sentinel_password))
     if spec.tls:
         sentinel_kwargs["ssl"] = True
         sentinel_kwargs.update({k: v for k, v in spec.options.items() if k.startswith("ssl_")})
@@ -153,10 +158,7 @@ def create_sentinel_redis(url: str, **pool_kwargs: Any) -> Redis:
     spec = parse_sentinel_url(url)
     manager = _manager(spec, pool_kwargs)
     kwargs: dict[str, Any] = {**spec.options, **pool_kwargs, "db": spec.db, "is_master": True}
-    if spec.username is not None:
-        kwargs["username"] = spec.username
-    if spec.password is not None:
-        kwargs["password"] = spec.password
+    kwargs.update(spec.master_auth())
     if spec.tls:
         kwargs["ssl"] = True
     pool = BlockingSentinelConnectionPool(spec.service, manager, owns_manager=True, **kwargs)

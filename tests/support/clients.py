@@ -22,8 +22,7 @@ def raw_client(url: str, **kwargs: Any) -> aioredis.Redis:
     if not is_sentinel_url(url):
         return aioredis.Redis.from_url(url, **kwargs)
     spec = parse_sentinel_url(url)
-    auth = {"username": spec.username, "password": spec.password}
-    options = {**spec.options, **{k: v for k, v in auth.items() if v is not None}, "db": spec.db, **kwargs}
+    options = {**spec.options, **spec.master_auth(), "db": spec.db, **kwargs}
     manager = Sentinel(spec.sentinels)  # type: ignore[no-untyped-call]
     return manager.master_for(spec.service, **options)  # type: ignore[no-any-return,no-untyped-call]
 

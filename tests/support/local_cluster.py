@@ -20,6 +20,8 @@ from pathlib import Path
 
 import redis
 
+from tests.support.own_server import stop_processes
+
 NODES = 6
 NODE_TIMEOUT_MS = 1000
 
@@ -131,15 +133,7 @@ class LocalCluster:
         process.wait()
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.processes.values())
         self.processes.clear()
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import redis
 
+from tests.support.own_server import stop_processes
+
 SERVICE = "nestq"
 TEST_PORTS = range(7400, 7480)
 
@@ -145,15 +147,7 @@ class SentinelSetup:
         return port
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.processes.values())
         self.processes.clear()
 
 
