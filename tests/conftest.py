@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from tests.support.clients import raw_client
-from tests.support.local_cluster import LocalCluster, available
+from tests.support.local_cluster import LocalCluster, available, free_base
 from tests.support.own_server import OwnServer
 
 
@@ -103,7 +103,7 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     if not available():
         pytest.skip("redis-server and redis-cli are needed to start a Redis Cluster")
-    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), 7310)
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), free_base(7310))
     try:
         cluster.start()
         yield cluster.url

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,23 @@ from tests.support.own_server import stop_processes
 
 NODES = 6
 NODE_TIMEOUT_MS = 1000
+
+
+def free_base(low: int, high: int = 7399) -> int:
+    """The first port from `low` (in steps of 10, up to `high`) whose six ports are all free: two test
+    sessions on one machine then start clusters side by side."""
+    for base in range(low, high - NODES + 2, 10):
+        free = True
+        for port in range(base, base + NODES):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    free = False
+                    break
+        if free:
+            return base
+    raise RuntimeError(f"no six free ports from {low} to {high}")
 
 
 def available() -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from framework.queue.keys import QueueKeys
-from tests.support.local_cluster import LocalCluster, available
+from tests.support.local_cluster import LocalCluster, available, free_base
 
 pytestmark = [
     pytest.mark.skipif(not available(), reason="needs redis-server and redis-cli to start a cluster"),
@@ -62,7 +62,7 @@ def _wait(condition: object, timeout: float, what: str, *processes: subprocess.P
 
 def test_master_killed_under_load(tmp_path: Path, prefix: str) -> None:
     """Killing the queue's master loses at most the jobs not yet replicated; work resumes on the replica."""
-    cluster = LocalCluster(tmp_path / "cluster", 7320).start()
+    cluster = LocalCluster(tmp_path / "cluster", free_base(7320)).start()
     acked_file, runs_file = tmp_path / "acked", tmp_path / "runs"
     common = ["--url", cluster.url, "--prefix", prefix, "--queue", "fo"]
     env = {**os.environ, "PYTHONPATH": str(HERE.parents[2])}
