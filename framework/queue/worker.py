@@ -669,8 +669,9 @@ class Worker:
             # Fewer ready jobs than free slots: the queue has nothing more right now. Block until a job is
             # added (the marker) rather than ask again: fetchJobs re-arms the marker when jobs remain.
             if self._burst:
-                if self._running or self._finished or self._reserved:
-                    # In-flight jobs may still add retries: let them land, then look again.
+                if self._running or self._finished or self._reserved or self._flushing:
+                    # In-flight jobs (and reports on the wire) may still add retries: let them land, then
+                    # look again.
                     await self._wait_idle()
                     self._fetch_event.set()
                     continue
