@@ -81,6 +81,7 @@ class LocalCluster:
             timeout=timeout,
         )
         self.wait_ok(timeout)
+        self.wait_replicas_synced(timeout)
         return self
 
     def start_node(self, port: int, timeout: float = 20.0) -> None:
@@ -97,6 +98,9 @@ class LocalCluster:
             "--cluster-enabled", "yes",
             "--cluster-config-file", "nodes.conf",
             "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+            # A master otherwise waits 5 s before a replica's first (diskless) sync: a master killed in
+            # that window has a replica that never synced, which refuses to fail over.
+            "--repl-diskless-sync-delay", "0",
             "--logfile", str(folder / "server.log"),
             *self.options,
         ]  # fmt: skip
@@ -131,6 +135,27 @@ class LocalCluster:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"cluster did not become ok: {states}")
+            time.sleep(0.1)
+
+    def wait_replicas_synced(self, timeout: float = 60.0) -> None:
+        """Wait until every running replica's link to its master is up (its first sync is done)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            links = []
+            for port, process in self.processes.items():
+                if process.poll() is not None:
+                    continue
+                try:
+                    info = self.client(port).info("replication")
+                except redis.RedisError as exc:
+                    links.append(str(exc))
+                    continue
+                if info.get("role") == "slave":
+                    links.append(str(info.get("master_link_status", "?")))
+            if links and all(link == "up" for link in links):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"replicas did not sync with their masters: {links}")
             time.sleep(0.1)
 
     def master_of(self, key: str) -> int:
